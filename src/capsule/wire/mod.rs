@@ -1,0 +1,1 @@
+//! Lenient serde types for Capsule's wire format.

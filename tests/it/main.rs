@@ -1,0 +1,1 @@
+//! One integration-test binary: every module below runs against the sandbox Capsule on loopback.
