@@ -1,3 +1,13 @@
 //! Capsule CRM REST API v2: the only module that knows Capsule's wire format.
 
+pub mod auth;
+pub mod client;
+pub mod endpoint;
+pub mod error;
+pub mod page;
+pub mod retry;
 pub mod wire;
+
+pub use client::{CapsuleClient, ClientOptions, Page, Request, Response};
+pub use error::CapsuleError;
+pub use retry::Method;

@@ -1,0 +1,728 @@
+//! The Capsule HTTP client: one generic request path (auth, rate-limit gate, retries, timeouts)
+//! and list/show/create/update/delete/search/filter helpers over an [`Endpoint`].
+
+use std::{
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use reqwest::header::{HeaderMap, HeaderValue};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{Value, json};
+use url::Url;
+
+use super::{
+    auth::TokenProvider,
+    endpoint::Endpoint,
+    error::CapsuleError,
+    page,
+    retry::{self, Attempt, Decision, Method, Outcome},
+};
+
+pub const DEFAULT_API_URL: &str = "https://api.capsulecrm.com/api/v2";
+
+/// Headers worth handing back to callers (the proxy shows them; pagination reads them).
+pub const SELECTED_HEADERS: &[&str] = &[
+    "link",
+    "location",
+    "x-ratelimit-limit",
+    "x-ratelimit-remaining",
+    "x-ratelimit-reset",
+    "x-pagination-has-more",
+];
+
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// API root, e.g. `https://api.capsulecrm.com/api/v2`.
+    pub api_url: String,
+    pub connect_timeout: Duration,
+    /// Longest one attempt may take, answer body included.
+    pub attempt_timeout: Duration,
+    /// Longest a whole call may take, retries and rate-limit waits included.
+    pub call_budget: Duration,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        Self {
+            api_url: DEFAULT_API_URL.to_owned(),
+            connect_timeout: Duration::from_secs(10),
+            attempt_timeout: Duration::from_secs(20),
+            call_budget: Duration::from_secs(60),
+        }
+    }
+}
+
+/// A request relative to the API root.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub method: Method,
+    /// Path under the API root starting with `/` (already percent-encoded), or an absolute
+    /// URL under the API root (a `Link` to follow).
+    pub path: String,
+    pub query: Vec<(String, String)>,
+    pub body: Option<Value>,
+}
+
+impl Request {
+    pub fn new(method: Method, path: impl Into<String>) -> Self {
+        Self {
+            method,
+            path: path.into(),
+            query: Vec::new(),
+            body: None,
+        }
+    }
+
+    pub fn get(path: impl Into<String>) -> Self {
+        Self::new(Method::Get, path)
+    }
+
+    pub fn query(mut self, key: &str, value: impl Into<String>) -> Self {
+        self.query.push((key.to_owned(), value.into()));
+        self
+    }
+
+    pub fn queries(mut self, pairs: &[(String, String)]) -> Self {
+        self.query.extend_from_slice(pairs);
+        self
+    }
+
+    pub fn body(mut self, body: Value) -> Self {
+        self.body = Some(body);
+        self
+    }
+}
+
+/// Capsule's answer: status, the selected headers and the JSON body (`null` when empty).
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Value,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn next_link(&self) -> Option<String> {
+        self.header("link").and_then(page::next_link)
+    }
+
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+}
+
+/// One page of a list.
+#[derive(Debug, Clone)]
+pub struct Page {
+    pub items: Vec<Value>,
+    /// The `Link rel="next"` URL, when there is a next page.
+    pub next: Option<String>,
+}
+
+#[derive(Debug, Default)]
+struct RateState {
+    limit: Option<u64>,
+    remaining: Option<u64>,
+    /// Epoch seconds when the window resets.
+    reset: Option<i64>,
+    /// No request may be sent before this instant (a 429 was seen).
+    blocked_until: Option<Instant>,
+    /// When pacing, the earliest instant the next request may go.
+    next_slot: Option<Instant>,
+}
+
+struct Inner {
+    http: reqwest::Client,
+    api_url: String,
+    tokens: Arc<dyn TokenProvider>,
+    rate: Mutex<RateState>,
+    opts: ClientOptions,
+}
+
+/// A Capsule API client for one credential. Cheap to clone; clones share the rate-limit state.
+#[derive(Clone)]
+pub struct CapsuleClient {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for CapsuleClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CapsuleClient")
+            .field("api_url", &self.inner.api_url)
+            .field("credential", &self.inner.tokens.describe())
+            .finish()
+    }
+}
+
+/// Checks that `api_url` is an absolute http(s) URL and returns it without a trailing slash.
+pub fn validate_api_url(api_url: &str) -> Result<String, CapsuleError> {
+    let url = Url::parse(api_url).map_err(|e| {
+        CapsuleError::Config(format!(
+            "CAPSULE_API_URL `{api_url}` is not a URL ({e}); expected e.g. {DEFAULT_API_URL}"
+        ))
+    })?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(CapsuleError::Config(format!(
+            "CAPSULE_API_URL `{api_url}` must be an http(s) URL such as {DEFAULT_API_URL}"
+        )));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(CapsuleError::Config(format!(
+            "CAPSULE_API_URL `{api_url}` must not carry a query or fragment"
+        )));
+    }
+    Ok(api_url.trim_end_matches('/').to_owned())
+}
+
+fn now_epoch() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+impl CapsuleClient {
+    pub fn new(opts: ClientOptions, tokens: Arc<dyn TokenProvider>) -> Result<Self, CapsuleError> {
+        let api_url = validate_api_url(&opts.api_url)?;
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            reqwest::header::ACCEPT,
+            HeaderValue::from_static("application/json"),
+        );
+        let http = reqwest::Client::builder()
+            .user_agent(concat!(
+                "capsule-mcp/",
+                env!("CARGO_PKG_VERSION"),
+                " (+https://github.com/capsule-mcp/capsule-mcp)"
+            ))
+            .default_headers(headers)
+            .connect_timeout(opts.connect_timeout)
+            // Never follow redirects: the bearer token must not travel to another host.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| CapsuleError::Config(format!("cannot build the HTTP client: {e}")))?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                http,
+                api_url,
+                tokens,
+                rate: Mutex::new(RateState::default()),
+                opts,
+            }),
+        })
+    }
+
+    pub fn api_url(&self) -> &str {
+        &self.inner.api_url
+    }
+
+    pub fn options(&self) -> &ClientOptions {
+        &self.inner.opts
+    }
+
+    pub fn describe_credential(&self) -> String {
+        self.inner.tokens.describe()
+    }
+
+    fn url_for(&self, path: &str) -> Result<Url, CapsuleError> {
+        let full = if path.starts_with("http://") || path.starts_with("https://") {
+            // A Link to follow: it must stay under the API root, or the token would leak.
+            let root = format!("{}/", self.inner.api_url);
+            if !path.starts_with(&root) {
+                return Err(CapsuleError::Decode {
+                    path: "Link".into(),
+                    message: "Capsule sent a next-page link outside the API root".into(),
+                });
+            }
+            path.to_owned()
+        } else if path.starts_with('/') {
+            format!("{}{}", self.inner.api_url, path)
+        } else {
+            format!("{}/{}", self.inner.api_url, path)
+        };
+        Url::parse(&full).map_err(|e| CapsuleError::Config(format!("bad request path: {e}")))
+    }
+
+    /// Sends a request with the full policy (auth, rate-limit gate, retries, timeouts) and
+    /// returns Capsule's final answer whatever its status. Errors are for answers that never
+    /// came or must not be waited for (429 beyond the budget, a write whose outcome is unknown).
+    pub async fn execute(&self, req: &Request) -> Result<Response, CapsuleError> {
+        let started = Instant::now();
+        let deadline = started + self.inner.opts.call_budget;
+        let url = self.url_for(&req.path)?;
+        let mut number = 1u32;
+        let mut rate_limit_waits = 0u32;
+        let mut refreshed = false;
+        loop {
+            self.wait_for_rate_gate(deadline).await?;
+            let token = self.inner.tokens.token().await?;
+            let time_left = deadline.saturating_duration_since(Instant::now());
+            let attempt_timeout = self.inner.opts.attempt_timeout.min(time_left);
+            let result =
+                tokio::time::timeout(attempt_timeout, self.attempt(req, &url, &token)).await;
+            let outcome_and_response = match result {
+                Err(_) => (Outcome::TimedOut, None),
+                Ok(Err(e)) => (e, None),
+                Ok(Ok(resp)) => {
+                    self.record_rate(&resp);
+                    (
+                        Outcome::Status {
+                            status: resp.status,
+                            retry_after: retry_after(&resp),
+                            reset_in: reset_in(&resp),
+                        },
+                        Some(resp),
+                    )
+                }
+            };
+            let (outcome, response) = outcome_and_response;
+            tracing::debug!(
+                method = ?req.method,
+                path = %url.path(),
+                ?outcome,
+                attempt = number,
+                "capsule request"
+            );
+            if let Some(resp) = &response {
+                if resp.status == 401 && !refreshed {
+                    refreshed = true;
+                    if self.inner.tokens.refused(&token).await? {
+                        continue;
+                    }
+                }
+            }
+            let decision = retry::decide(&Attempt {
+                method: req.method,
+                outcome,
+                number,
+                rate_limit_waits,
+                time_left: deadline.saturating_duration_since(Instant::now()),
+                jitter: fastrand::f64(),
+            });
+            match decision {
+                Decision::Done => {
+                    return match response {
+                        Some(resp) => Ok(resp),
+                        None => Err(self.failure(outcome, attempt_timeout, req.method)),
+                    };
+                }
+                Decision::Retry(pause) => {
+                    number += 1;
+                    tokio::time::sleep(pause).await;
+                }
+                Decision::WaitForReset(wait) => {
+                    rate_limit_waits += 1;
+                    // The gate holds every other call on this credential too.
+                    self.block_until(Instant::now() + wait);
+                }
+                Decision::RateLimited(wait) => {
+                    self.block_until(Instant::now() + wait);
+                    return Err(CapsuleError::RateLimited {
+                        retry_after_secs: wait.as_secs_f64().ceil() as u64,
+                    });
+                }
+                Decision::OutcomeUnknown => {
+                    return Err(match response {
+                        Some(resp) => {
+                            let mut e = CapsuleError::from_response(resp.status, &resp.body);
+                            if let CapsuleError::Api {
+                                outcome_unknown, ..
+                            } = &mut e
+                            {
+                                *outcome_unknown = true;
+                            }
+                            e
+                        }
+                        None => self.failure(outcome, attempt_timeout, req.method),
+                    });
+                }
+            }
+        }
+    }
+
+    fn failure(&self, outcome: Outcome, timeout: Duration, method: Method) -> CapsuleError {
+        let unknown = !matches!(outcome, Outcome::NotSent) && method == Method::Post;
+        match outcome {
+            Outcome::TimedOut => CapsuleError::Timeout {
+                after: timeout,
+                outcome_unknown: unknown,
+            },
+            Outcome::NotSent => CapsuleError::Transport {
+                message: "the connection to Capsule could not be made".into(),
+                outcome_unknown: false,
+            },
+            _ => CapsuleError::Transport {
+                message: "the connection to Capsule broke before it answered".into(),
+                outcome_unknown: unknown,
+            },
+        }
+    }
+
+    async fn attempt(
+        &self,
+        req: &Request,
+        url: &Url,
+        token: &SecretString,
+    ) -> Result<Response, Outcome> {
+        let method = match req.method {
+            Method::Get => reqwest::Method::GET,
+            Method::Post => reqwest::Method::POST,
+            Method::Put => reqwest::Method::PUT,
+            Method::Delete => reqwest::Method::DELETE,
+        };
+        let mut url = url.clone();
+        if !req.query.is_empty() {
+            url.query_pairs_mut()
+                .extend_pairs(req.query.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        }
+        let mut builder = self
+            .inner
+            .http
+            .request(method, url)
+            .bearer_auth(token.expose_secret());
+        if let Some(body) = &req.body {
+            builder = builder.json(body);
+        }
+        let resp = builder.send().await.map_err(|e| classify(&e))?;
+        let status = resp.status().as_u16();
+        let headers = resp
+            .headers()
+            .iter()
+            .filter(|(k, _)| SELECTED_HEADERS.contains(&k.as_str()))
+            .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+            .collect();
+        let bytes = resp.bytes().await.map_err(|_| Outcome::Broken)?;
+        let body = if bytes.iter().all(u8::is_ascii_whitespace) {
+            Value::Null
+        } else {
+            match serde_json::from_slice(&bytes) {
+                Ok(v) => v,
+                // Keep a short, non-JSON error text (e.g. a proxy's HTML page) as a string.
+                Err(_) => {
+                    Value::String(String::from_utf8_lossy(&bytes).chars().take(500).collect())
+                }
+            }
+        };
+        Ok(Response {
+            status,
+            headers,
+            body,
+        })
+    }
+
+    fn record_rate(&self, resp: &Response) {
+        let parse = |name| resp.header(name).and_then(|v| v.trim().parse::<i64>().ok());
+        let Ok(mut state) = self.inner.rate.lock() else {
+            return;
+        };
+        if let Some(limit) = parse("x-ratelimit-limit") {
+            state.limit = u64::try_from(limit).ok();
+        }
+        if let Some(remaining) = parse("x-ratelimit-remaining") {
+            state.remaining = u64::try_from(remaining).ok();
+        }
+        if let Some(reset) = parse("x-ratelimit-reset") {
+            state.reset = Some(reset);
+        }
+    }
+
+    fn block_until(&self, until: Instant) {
+        if let Ok(mut state) = self.inner.rate.lock() {
+            if state.blocked_until.is_none_or(|b| b < until) {
+                state.blocked_until = Some(until);
+            }
+        }
+    }
+
+    /// Waits while the window is known to be exhausted, and paces requests when the remaining
+    /// budget runs low so that it lasts to the reset. Fails at once when the wait would not fit.
+    async fn wait_for_rate_gate(&self, deadline: Instant) -> Result<(), CapsuleError> {
+        let wait = {
+            let Ok(mut state) = self.inner.rate.lock() else {
+                return Ok(());
+            };
+            let now = Instant::now();
+            let blocked = state.blocked_until.filter(|b| *b > now);
+            if blocked.is_none() {
+                state.blocked_until = None;
+            }
+            let pace = pacing_interval(&state, now_epoch());
+            let mut start = blocked.unwrap_or(now);
+            if let Some(interval) = pace {
+                let slot = state.next_slot.filter(|s| *s > start).unwrap_or(start);
+                state.next_slot = Some(slot + interval);
+                start = slot;
+            } else {
+                state.next_slot = None;
+            }
+            start.saturating_duration_since(now)
+        };
+        if wait.is_zero() {
+            return Ok(());
+        }
+        if Instant::now() + wait > deadline {
+            return Err(CapsuleError::RateLimited {
+                retry_after_secs: wait.as_secs_f64().ceil() as u64,
+            });
+        }
+        tracing::debug!(
+            wait_ms = wait.as_millis() as u64,
+            "waiting for the rate limit"
+        );
+        tokio::time::sleep(wait).await;
+        Ok(())
+    }
+
+    /// Sends and maps any non-2xx answer to a [`CapsuleError`].
+    pub async fn send(&self, req: &Request) -> Result<Response, CapsuleError> {
+        let resp = self.execute(req).await?;
+        if resp.is_success() {
+            Ok(resp)
+        } else {
+            Err(CapsuleError::from_response(resp.status, &resp.body))
+        }
+    }
+
+    /// One page of a list at `path` (or a `Link` URL), with the list under `plural`.
+    pub async fn list_page(&self, req: &Request, plural: &str) -> Result<Page, CapsuleError> {
+        let resp = self.send(req).await?;
+        page_from(resp, plural)
+    }
+
+    /// Every record of a list, following `Link rel="next"` until the end or `max` records.
+    pub async fn list_all(
+        &self,
+        first: Request,
+        plural: &str,
+        max: usize,
+    ) -> Result<Vec<Value>, CapsuleError> {
+        let mut items = Vec::new();
+        let mut req = first;
+        loop {
+            let page = self.list_page(&req, plural).await?;
+            items.extend(page.items);
+            match page.next {
+                Some(next) if items.len() < max => req = Request::get(next),
+                _ => break,
+            }
+        }
+        items.truncate(max);
+        Ok(items)
+    }
+
+    pub async fn show(
+        &self,
+        ep: &Endpoint,
+        id: i64,
+        query: &[(String, String)],
+    ) -> Result<Value, CapsuleError> {
+        let resp = self
+            .send(&Request::get(format!("{}/{id}", ep.path)).queries(query))
+            .await?;
+        unwrap_key(resp.body, ep.single)
+    }
+
+    /// Several records by id, 10 per request as Capsule allows.
+    pub async fn show_many(
+        &self,
+        ep: &Endpoint,
+        ids: &[i64],
+        query: &[(String, String)],
+    ) -> Result<Vec<Value>, CapsuleError> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(10) {
+            let joined = chunk
+                .iter()
+                .map(i64::to_string)
+                .collect::<Vec<_>>()
+                .join(",");
+            let resp = self
+                .send(&Request::get(format!("{}/{joined}", ep.path)).queries(query))
+                .await?;
+            match unwrap_key(resp.body, ep.plural)? {
+                Value::Array(items) => out.extend(items),
+                _ => {
+                    return Err(CapsuleError::Decode {
+                        path: ep.plural.into(),
+                        message: "expected a list".into(),
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    pub async fn create(&self, ep: &Endpoint, record: Value) -> Result<Value, CapsuleError> {
+        let resp = self
+            .send(&Request::new(Method::Post, ep.path).body(json!({ ep.single: record })))
+            .await?;
+        unwrap_key(resp.body, ep.single)
+    }
+
+    pub async fn update(
+        &self,
+        ep: &Endpoint,
+        id: i64,
+        record: Value,
+    ) -> Result<Value, CapsuleError> {
+        let resp = self
+            .send(
+                &Request::new(Method::Put, format!("{}/{id}", ep.path))
+                    .body(json!({ ep.single: record })),
+            )
+            .await?;
+        unwrap_key(resp.body, ep.single)
+    }
+
+    pub async fn delete(&self, ep: &Endpoint, id: i64) -> Result<(), CapsuleError> {
+        self.send(&Request::new(Method::Delete, format!("{}/{id}", ep.path)))
+            .await?;
+        Ok(())
+    }
+
+    /// `GET {path}/search?q=` — one page.
+    pub async fn search(
+        &self,
+        ep: &Endpoint,
+        q: &str,
+        query: &[(String, String)],
+    ) -> Result<Page, CapsuleError> {
+        let req = Request::get(format!("{}/search", ep.path))
+            .query("q", q)
+            .queries(query);
+        self.list_page(&req, ep.plural).await
+    }
+
+    /// `POST {path}/filters/results` with `conditions` — one page.
+    pub async fn filter(
+        &self,
+        ep: &Endpoint,
+        conditions: Value,
+        query: &[(String, String)],
+    ) -> Result<Page, CapsuleError> {
+        let req = Request::new(Method::Post, format!("{}/filters/results", ep.path))
+            .queries(query)
+            .body(json!({ "filter": { "conditions": conditions } }));
+        self.list_page(&req, ep.plural).await
+    }
+
+    /// `GET {path}/deleted?since=` — the raw answer (tombstones and restricted records).
+    pub async fn deleted(&self, ep: &Endpoint, since: &str) -> Result<Value, CapsuleError> {
+        let resp = self
+            .send(&Request::get(format!("{}/deleted", ep.path)).query("since", since))
+            .await?;
+        Ok(resp.body)
+    }
+}
+
+/// Requests per second to allow while the remaining budget is low, spreading what is left
+/// over the time to the reset. `None` when there is no need to pace.
+fn pacing_interval(state: &RateState, now: i64) -> Option<Duration> {
+    let remaining = state.remaining?;
+    let limit = state.limit.unwrap_or(4000).max(1);
+    let reset = state.reset?;
+    let low_water = (limit / 20).max(5);
+    if remaining > low_water || remaining == 0 {
+        return None;
+    }
+    let secs_left = u64::try_from(reset - now).ok().filter(|s| *s > 0)?;
+    let interval = Duration::from_secs(secs_left).div_f64((remaining as f64).max(1.0));
+    Some(interval.min(Duration::from_secs(30)))
+}
+
+fn retry_after(resp: &Response) -> Option<Duration> {
+    resp.header("retry-after")
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs)
+}
+
+fn reset_in(resp: &Response) -> Option<Duration> {
+    let reset = resp
+        .header("x-ratelimit-reset")
+        .and_then(|v| v.trim().parse::<i64>().ok())?;
+    let secs = (reset - now_epoch()).max(0);
+    // A small margin so the request lands after the window turned over.
+    Some(Duration::from_secs(secs as u64) + Duration::from_millis(250))
+}
+
+fn classify(e: &reqwest::Error) -> Outcome {
+    if e.is_connect() {
+        Outcome::NotSent
+    } else if e.is_timeout() {
+        Outcome::TimedOut
+    } else {
+        Outcome::Broken
+    }
+}
+
+fn page_from(resp: Response, plural: &str) -> Result<Page, CapsuleError> {
+    let next = resp.next_link();
+    let items = match unwrap_key(resp.body, plural)? {
+        Value::Array(items) => items,
+        Value::Null => Vec::new(),
+        _ => {
+            return Err(CapsuleError::Decode {
+                path: plural.into(),
+                message: "expected a list".into(),
+            });
+        }
+    };
+    Ok(Page { items, next })
+}
+
+/// Takes `body[key]`, failing with the key's name when absent.
+pub fn unwrap_key(body: Value, key: &str) -> Result<Value, CapsuleError> {
+    match body {
+        Value::Object(mut map) => map.remove(key).ok_or_else(|| CapsuleError::Decode {
+            path: key.into(),
+            message: format!("the answer has no `{key}` key"),
+        }),
+        _ => Err(CapsuleError::Decode {
+            path: key.into(),
+            message: "the answer is not a JSON object".into(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejects_bad_api_urls() {
+        for bad in [
+            "ftp://x/api/v2",
+            "not a url",
+            "/api/v2",
+            "https://x/api/v2?x=1",
+        ] {
+            assert!(validate_api_url(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            validate_api_url("http://127.0.0.1:9/api/v2/")
+                .ok()
+                .as_deref(),
+            Some("http://127.0.0.1:9/api/v2")
+        );
+    }
+
+    #[test]
+    fn paces_only_when_low() {
+        let mut s = RateState {
+            limit: Some(4000),
+            remaining: Some(3000),
+            reset: Some(1000 + 600),
+            ..Default::default()
+        };
+        assert_eq!(pacing_interval(&s, 1000), None);
+        s.remaining = Some(100);
+        assert_eq!(pacing_interval(&s, 1000), Some(Duration::from_secs(6)));
+        s.remaining = Some(0);
+        assert_eq!(pacing_interval(&s, 1000), None);
+    }
+}
