@@ -1,0 +1,262 @@
+//! The MCP tools: one file per resource, composed into one registry.
+//!
+//! Every tool is a [`ToolSpec`]: its public description (name, title, description, input and
+//! output schema, annotations), the toolset it belongs to, and a handler. Arguments are checked
+//! here, before any handler runs: unknown names and wrong types come back as `isError` results
+//! with the unified error shape, and no request reaches Capsule.
+
+use std::{future::Future, pin::Pin, sync::Arc};
+
+use rmcp::{
+    Peer, RoleServer,
+    model::{JsonObject, ProgressNotificationParam, ProgressToken, Tool, ToolAnnotations},
+};
+use schemars::JsonSchema;
+use serde::{Serialize, de::DeserializeOwned};
+use serde_json::{Map, Value};
+use tokio_util::sync::CancellationToken;
+
+use crate::app::App;
+
+pub mod accounts;
+pub mod contacts;
+pub mod error;
+pub mod list;
+pub mod parties;
+pub mod proxy;
+pub mod write;
+
+pub use error::ToolError;
+
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+type Handler = Arc<dyn Fn(Arc<App>, Value, CallCx) -> BoxFuture<Result<Value, ToolError>> + Send + Sync>;
+
+/// What a tool does to the CRM; sets its annotations and read-only membership.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Read,
+    Create,
+    Update,
+    Delete,
+    /// The raw proxy: any method, any path under the API root.
+    Proxy,
+}
+
+impl Kind {
+    fn annotations(self, title: &str) -> ToolAnnotations {
+        let a = ToolAnnotations::with_title(title);
+        match self {
+            Kind::Read => a
+                .read_only(true)
+                .destructive(false)
+                .idempotent(true)
+                .open_world(false),
+            Kind::Create => a
+                .read_only(false)
+                .destructive(false)
+                .idempotent(false)
+                .open_world(false),
+            Kind::Update | Kind::Delete => a
+                .read_only(false)
+                .destructive(true)
+                .idempotent(true)
+                .open_world(false),
+            Kind::Proxy => a
+                .read_only(false)
+                .destructive(true)
+                .idempotent(false)
+                .open_world(true),
+        }
+    }
+}
+
+/// One tool: what `tools/list` shows and what runs on `tools/call`.
+#[derive(Clone)]
+pub struct ToolSpec {
+    pub tool: Tool,
+    pub toolset: &'static str,
+    pub kind: Kind,
+    handler: Handler,
+}
+
+impl ToolSpec {
+    pub fn name(&self) -> &str {
+        &self.tool.name
+    }
+
+    pub fn is_read_only(&self) -> bool {
+        self.kind == Kind::Read
+    }
+
+    /// Checks the arguments against the input schema, then runs the handler.
+    pub async fn call(
+        &self,
+        app: Arc<App>,
+        args: Option<JsonObject>,
+        cx: CallCx,
+    ) -> Result<Value, ToolError> {
+        let args = args.unwrap_or_default();
+        check_known_arguments(&self.tool, &args)?;
+        (self.handler)(app, Value::Object(args), cx).await
+    }
+}
+
+/// Per-call context: progress reporting and cancellation.
+#[derive(Clone, Default)]
+pub struct CallCx {
+    pub peer: Option<Peer<RoleServer>>,
+    pub progress_token: Option<ProgressToken>,
+    pub ct: CancellationToken,
+}
+
+impl CallCx {
+    /// Sends a progress notification when the client asked for progress.
+    pub async fn progress(&self, progress: f64, total: Option<f64>, message: String) {
+        if let (Some(peer), Some(token)) = (&self.peer, &self.progress_token) {
+            let mut param = ProgressNotificationParam::new(token.clone(), progress)
+                .with_message(message);
+            if let Some(total) = total {
+                param = param.with_total(total);
+            }
+            if let Err(e) = peer.notify_progress(param).await {
+                tracing::debug!(error = %e, "progress notification not delivered");
+            }
+        }
+    }
+}
+
+/// The static description of a tool.
+pub struct Meta {
+    pub name: &'static str,
+    pub title: &'static str,
+    pub description: &'static str,
+    pub toolset: &'static str,
+    pub kind: Kind,
+}
+
+/// Builds a tool from typed arguments `A`, a typed output `O` and an async handler.
+pub fn tool<A, O, F, Fut>(meta: Meta, handler: F) -> ToolSpec
+where
+    A: DeserializeOwned + JsonSchema + Send + 'static,
+    O: Serialize + JsonSchema + 'static,
+    F: Fn(Arc<App>, A, CallCx) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<O, ToolError>> + Send + 'static,
+{
+    let input = input_schema::<A>();
+    let output = output_schema::<O>();
+    let tool = Tool::new(meta.name, meta.description, Arc::new(input))
+        .with_title(meta.title)
+        .with_raw_output_schema(Arc::new(output))
+        .with_annotations(meta.kind.annotations(meta.title));
+    let handler = Arc::new(handler);
+    ToolSpec {
+        tool,
+        toolset: meta.toolset,
+        kind: meta.kind,
+        handler: Arc::new(move |app, args, cx| {
+            let handler = handler.clone();
+            Box::pin(async move {
+                let args: A = parse_arguments(args)?;
+                let out = handler(app, args, cx).await?;
+                serde_json::to_value(out).map_err(|e| {
+                    ToolError::new(500, "internal", format!("cannot encode the result: {e}"))
+                })
+            })
+        }),
+    }
+}
+
+fn parse_arguments<A: DeserializeOwned>(args: Value) -> Result<A, ToolError> {
+    serde_path_to_error::deserialize(args).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner().to_string();
+        if path == "." {
+            ToolError::invalid(format!("invalid arguments: {inner}"))
+        } else {
+            ToolError::invalid(format!("invalid argument `{path}`: {inner}"))
+        }
+    })
+}
+
+fn check_known_arguments(tool: &Tool, args: &JsonObject) -> Result<(), ToolError> {
+    let Some(Value::Object(props)) = tool.input_schema.get("properties") else {
+        return Ok(());
+    };
+    let unknown: Vec<&String> = args.keys().filter(|k| !props.contains_key(*k)).collect();
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    let known: Vec<&String> = props.keys().collect();
+    Err(ToolError::invalid(format!(
+        "unknown argument{} {}; this tool takes: {}",
+        if unknown.len() > 1 { "s" } else { "" },
+        unknown
+            .iter()
+            .map(|k| format!("`{k}`"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        known
+            .iter()
+            .map(|k| k.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    )))
+}
+
+fn generator(for_output: bool) -> schemars::SchemaGenerator {
+    let mut settings = schemars::generate::SchemaSettings::draft2020_12();
+    // Inline nested types: clients and models handle a self-contained schema best.
+    settings.inline_subschemas = true;
+    if for_output {
+        settings = settings.for_serialize();
+    } else {
+        settings = settings.for_deserialize();
+    }
+    settings.into_generator()
+}
+
+/// The input schema of `A`: an object whose every property is described, closed to others.
+pub fn input_schema<A: JsonSchema>() -> JsonObject {
+    let mut schema = to_object(generator(false).into_root_schema_for::<A>());
+    schema.remove("title");
+    schema.remove("description");
+    schema.insert("type".into(), Value::String("object".into()));
+    schema
+        .entry("properties")
+        .or_insert_with(|| Value::Object(Map::new()));
+    schema.insert("additionalProperties".into(), Value::Bool(false));
+    schema
+}
+
+/// The output schema of `O` as the server writes it.
+pub fn output_schema<O: JsonSchema>() -> JsonObject {
+    let mut schema = to_object(generator(true).into_root_schema_for::<O>());
+    schema.remove("title");
+    schema.remove("description");
+    schema
+}
+
+fn to_object(schema: schemars::Schema) -> JsonObject {
+    match serde_json::to_value(schema) {
+        Ok(Value::Object(map)) => map,
+        _ => JsonObject::new(),
+    }
+}
+
+/// Every tool this server has, sorted by name.
+pub fn all_tools() -> Vec<ToolSpec> {
+    let mut tools = Vec::new();
+    tools.extend(contacts::tools());
+    tools.extend(accounts::tools());
+    tools.extend(proxy::tools());
+    tools.sort_by(|a, b| a.tool.name.cmp(&b.tool.name));
+    tools
+}
+
+/// The toolsets, for `--toolsets`.
+pub fn toolsets() -> Vec<&'static str> {
+    let mut sets: Vec<&'static str> = all_tools().iter().map(|t| t.toolset).collect();
+    sets.sort_unstable();
+    sets.dedup();
+    sets
+}

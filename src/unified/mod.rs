@@ -1,0 +1,146 @@
+//! The provider-neutral models an agent sees: strict, documented, described by JSON Schema.
+//!
+//! Ids are strings, timestamps ISO-8601 UTC, dates `YYYY-MM-DD`. Empty and unknown values are
+//! left out of the output to keep results small.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub mod account;
+pub mod contact;
+pub mod input;
+
+pub use account::Account;
+pub use contact::Contact;
+
+/// A reference to another record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Ref {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct EmailAddress {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    pub email: String,
+    /// `Home`, `Work` or absent.
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct PhoneNumber {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    pub number: String,
+    /// `Home`, `Work`, `Mobile`, `Fax`, `Direct` or absent.
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Address {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub street_1: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub street_2: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub city: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub postal_code: Option<String>,
+    /// Country name as Capsule knows it, e.g. `United Kingdom`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
+    /// `Home`, `Postal`, `Office`, `Billing`, `Shipping` or absent.
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+}
+
+/// A web address; `type` is the service (`URL`, `LINKED_IN`, `TWITTER`, ...).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Url {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    pub url: String,
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Tag {
+    pub id: String,
+    pub name: String,
+}
+
+/// Custom field values keyed by the field definition's name.
+pub type CustomFields = BTreeMap<String, Value>;
+
+/// One page of records.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct ListResult<T> {
+    pub result: Vec<T>,
+    /// Pass back as `cursor` for the next page; null on the last page.
+    pub next_cursor: Option<String>,
+    pub result_count: usize,
+}
+
+/// The answer of a delete.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct Deleted {
+    pub id: String,
+    pub deleted: bool,
+}
+
+/// The request a write would send, returned instead of sending it when `dry_run` is true.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct DryRun {
+    pub dry_run: bool,
+    pub method: String,
+    pub path: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<Value>,
+}
+
+/// What a write returns: the stored record, or with `dry_run` the request it would send.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum WriteResult<T> {
+    DryRun(DryRun),
+    Record(T),
+}
+
+/// The structured content of every error result.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct ErrorBody {
+    pub error: ErrorInfo,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct ErrorInfo {
+    /// HTTP-style status: 400 bad arguments, 404 not found, 422 rejected by Capsule, 429 rate
+    /// limited, 5xx Capsule trouble.
+    pub status: u16,
+    /// Machine-readable: `invalid_argument`, `not_found`, `validation_failed`, `unauthorized`,
+    /// `forbidden`, `rate_limited`, `upstream_error`, `timeout`, `outcome_unknown`, ...
+    pub code: String,
+    /// What went wrong and what to do next.
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub details: Vec<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_seconds: Option<u64>,
+}
+
+pub(crate) fn is_empty_map(m: &CustomFields) -> bool {
+    m.is_empty()
+}
