@@ -1,1 +1,3 @@
 //! One integration-test binary: every module below runs against the sandbox Capsule on loopback.
+
+mod fixtures;
