@@ -1,1 +1,153 @@
-fn main() {}
+use std::{process::ExitCode, sync::Arc, time::Duration};
+
+use anyhow::Context;
+use clap::Parser;
+use rmcp::ServiceExt;
+use tokio_util::sync::CancellationToken;
+
+use capsule_mcp::{
+    app::App,
+    capsule::{CapsuleClient, auth::StaticToken},
+    config::{self, Cli, Command, Common},
+    sandbox::{self, Sandbox, SandboxOptions},
+    server::{CapsuleMcp, Registry, Selection},
+    tools,
+    transport::http::{self, HttpOptions},
+};
+
+fn init_logs(level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(level))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // stdout is the JSON-RPC channel in stdio mode: logs go to stderr only.
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .init();
+}
+
+/// The server for the configured credential; holds the in-process sandbox when asked for one.
+async fn build(common: &Common) -> anyhow::Result<(CapsuleMcp, Option<Sandbox>)> {
+    let selection = Selection {
+        read_only: common.read_only,
+        toolsets: common.toolsets.clone(),
+        tools: common.tools.clone(),
+    };
+    let registry = Registry::build(&selection).map_err(anyhow::Error::msg)?;
+    let (api_url, token, sandbox) = if common.sandbox {
+        let sb = Sandbox::start(([127, 0, 0, 1], 0).into(), SandboxOptions::default())
+            .await
+            .context("cannot start the sandbox Capsule")?;
+        tracing::info!(api_url = %sb.api_url(), "using the sandbox Capsule (demo data)");
+        (
+            sb.api_url(),
+            StaticToken::new(sandbox::ADMIN_TOKEN.to_owned().into(), "the sandbox"),
+            Some(sb),
+        )
+    } else {
+        let token = config::capsule_access_token().context(config::NO_CREDENTIALS)?;
+        (
+            common.api_url.clone(),
+            StaticToken::new(token, "CAPSULE_ACCESS_TOKEN"),
+            None,
+        )
+    };
+    let client = CapsuleClient::new(common.client_options(api_url), token)?;
+    let app = App::new(
+        client,
+        Duration::from_secs(common.cache_ttl),
+        common.read_only,
+    );
+    Ok((CapsuleMcp::new(Arc::new(app), Arc::new(registry)), sandbox))
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Tools { json } => {
+            let registry = Registry::build(&Selection {
+                read_only: cli.common.read_only,
+                toolsets: cli.common.toolsets.clone(),
+                tools: cli.common.tools.clone(),
+            })
+            .map_err(anyhow::Error::msg)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(registry.tools())?);
+            } else {
+                print!("{}", tools::catalogue::table(registry.tools()));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Sandbox { listen } => {
+            sandbox::run_standalone(listen, SandboxOptions::default()).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Stdio => {
+            let (server, _sandbox) = build(&cli.common).await?;
+            let service = server.serve(rmcp::transport::stdio()).await?;
+            service.waiting().await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Http(args) => {
+            let (server, _sandbox) = build(&cli.common).await?;
+            let mut opts = HttpOptions {
+                listen: args.listen,
+                auth_token: config::http_auth_token(),
+                max_body_bytes: args.max_body_bytes,
+                session_idle_timeout: Duration::from_secs(args.session_idle_timeout),
+                max_sessions: args.max_sessions,
+                stateless: args.stateless,
+                ..HttpOptions::default()
+            };
+            if let Some(hosts) = args.allowed_hosts {
+                opts.allowed_hosts = hosts;
+            }
+            if let Some(origins) = args.allowed_origins {
+                opts.allowed_origins = origins;
+            }
+            opts.validate().map_err(anyhow::Error::msg)?;
+            let shutdown = CancellationToken::new();
+            let bound = http::bind(move || server.clone(), opts, shutdown.clone()).await?;
+            // Tests and scripts read this line to find the port.
+            eprintln!("capsule-mcp listening on http://{}/mcp", bound.addr);
+            let stop = shutdown.clone();
+            tokio::spawn(async move {
+                let _ = tokio::signal::ctrl_c().await;
+                stop.cancel();
+            });
+            bound.serve().await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Call { tool, arguments } => {
+            let (server, _sandbox) = build(&cli.common).await?;
+            let args: serde_json::Value = serde_json::from_str(&arguments)
+                .context("the arguments must be a JSON object, e.g. '{\"limit\": 5}'")?;
+            let serde_json::Value::Object(args) = args else {
+                anyhow::bail!("the arguments must be a JSON object, e.g. '{{\"limit\": 5}}'");
+            };
+            match server.call_direct(&tool, Some(args)).await {
+                Ok(v) => {
+                    println!("{}", serde_json::to_string_pretty(&v)?);
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    println!("{}", serde_json::to_string_pretty(&e)?);
+                    Ok(ExitCode::from(1))
+                }
+            }
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logs(&cli.common.log_level);
+    match run(cli).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("capsule-mcp: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

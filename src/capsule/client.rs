@@ -288,14 +288,13 @@ impl CapsuleClient {
                 attempt = number,
                 "capsule request"
             );
-            if let Some(resp) = &response {
-                if resp.status == 401 && !refreshed {
+            if let Some(resp) = &response
+                && resp.status == 401 && !refreshed {
                     refreshed = true;
                     if self.inner.tokens.refused(&token).await? {
                         continue;
                     }
                 }
-            }
             let decision = retry::decide(&Attempt {
                 method: req.method,
                 outcome,
@@ -432,11 +431,10 @@ impl CapsuleClient {
     }
 
     fn block_until(&self, until: Instant) {
-        if let Ok(mut state) = self.inner.rate.lock() {
-            if state.blocked_until.is_none_or(|b| b < until) {
+        if let Ok(mut state) = self.inner.rate.lock()
+            && state.blocked_until.is_none_or(|b| b < until) {
                 state.blocked_until = Some(until);
             }
-        }
     }
 
     /// Waits while the window is known to be exhausted, and paces requests when the remaining

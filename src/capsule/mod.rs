@@ -3,6 +3,8 @@
 pub mod auth;
 pub mod client;
 pub mod endpoint;
+pub mod map;
+pub mod refdata;
 pub mod error;
 pub mod page;
 pub mod retry;

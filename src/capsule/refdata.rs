@@ -48,11 +48,10 @@ impl RefData {
         let key = format!("{path}?{query:?}");
         let slot = self.slot(&key);
         let mut guard = slot.lock().await;
-        if let Some((at, items)) = guard.as_ref() {
-            if at.elapsed() < self.ttl {
+        if let Some((at, items)) = guard.as_ref()
+            && at.elapsed() < self.ttl {
                 return Ok(items.clone());
             }
-        }
         let mut req = Request::get(path).queries(query);
         if !plural.is_empty() && !query.iter().any(|(k, _)| k == "perPage") && paginated(path) {
             req = req.query("perPage", MAX_PER_PAGE.to_string());

@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use crate::app::App;
 
 pub mod accounts;
+pub mod catalogue;
 pub mod contacts;
 pub mod error;
 pub mod list;

@@ -55,3 +55,48 @@ pub struct Contact {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remote_data: Option<Value>,
 }
+
+/// Writable contact fields (create and update). On update, fields left out keep their value
+/// and `null` clears one.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+pub struct ContactFields {
+    #[serde(default, deserialize_with = "super::input::double_option")]
+    pub first_name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "super::input::double_option")]
+    pub last_name: Option<Option<String>>,
+    /// Job title.
+    #[serde(default, deserialize_with = "super::input::double_option")]
+    pub title: Option<Option<String>>,
+    /// Salutation; must be one Capsule knows (`Mr`, `Mrs`, `Ms`, `Dr`, ...).
+    #[serde(default, deserialize_with = "super::input::double_option")]
+    pub salutation: Option<Option<String>>,
+    #[serde(default, deserialize_with = "super::input::double_option")]
+    pub description: Option<Option<String>>,
+    /// The organisation (account id from crm_list_accounts); null unlinks.
+    #[serde(default, deserialize_with = "super::input::double_option")]
+    pub account_id: Option<Option<String>>,
+    /// User id from crm_list_users.
+    #[serde(default)]
+    pub owner_id: Option<String>,
+    /// Team id.
+    #[serde(default)]
+    pub team_id: Option<String>,
+    /// Added to the contact; on update give `id` to change a row, `id` + `delete` to remove it.
+    #[serde(default)]
+    pub email_addresses: Option<Vec<super::input::EmailInput>>,
+    #[serde(default)]
+    pub phone_numbers: Option<Vec<super::input::PhoneInput>>,
+    #[serde(default)]
+    pub addresses: Option<Vec<super::input::AddressInput>>,
+    #[serde(default)]
+    pub urls: Option<Vec<super::input::UrlInput>>,
+    /// Tag names to add (created if new).
+    #[serde(default)]
+    pub tags: Option<Vec<String>>,
+    /// `{ "field name or id": value }`; null clears. Names from crm_list_fields (entity_type contact).
+    #[serde(default)]
+    pub custom_fields: Option<serde_json::Map<String, Value>>,
+    /// Raw Capsule party fields merged into the request body as-is.
+    #[serde(default)]
+    pub remote_data: Option<serde_json::Map<String, Value>>,
+}

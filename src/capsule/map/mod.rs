@@ -1,0 +1,82 @@
+//! Capsule ⇄ unified, one file per unified resource, tests at the bottom of each.
+
+use serde_json::{Map, Value};
+
+use super::{CapsuleError, wire};
+use crate::unified::Ref;
+
+pub mod fields;
+pub mod party;
+
+pub(crate) fn ref_of(r: &Option<wire::NestedRef>) -> Option<Ref> {
+    let r = r.as_ref()?;
+    Some(Ref {
+        id: r.id?.to_string(),
+        name: r.name.clone(),
+    })
+}
+
+pub(crate) fn user_ref(u: &Option<wire::NestedUser>) -> Option<Ref> {
+    let u = u.as_ref()?;
+    Some(Ref {
+        id: u.id?.to_string(),
+        name: u.name.clone().or_else(|| u.username.clone()),
+    })
+}
+
+pub(crate) fn party_ref(p: &Option<wire::NestedParty>) -> Option<Ref> {
+    let p = p.as_ref()?;
+    Some(Ref {
+        id: p.id?.to_string(),
+        name: p.display_name(),
+    })
+}
+
+pub(crate) fn id_string(id: Option<i64>) -> Option<String> {
+    id.map(|i| i.to_string())
+}
+
+/// Parses a unified id (a string of digits, possibly negative for built-ins) for Capsule.
+pub fn parse_id(what: &str, id: &str) -> Result<i64, String> {
+    id.trim()
+        .parse::<i64>()
+        .ok()
+        .filter(|n| *n != 0)
+        .ok_or_else(|| format!("`{what}` must be a Capsule id such as \"11587\"; got \"{id}\""))
+}
+
+/// Parses an ISO-8601 timestamp argument into Capsule's form (`2025-10-14T00:11:23Z`).
+pub fn parse_timestamp(what: &str, value: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    chrono::DateTime::parse_from_rfc3339(value.trim())
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .or_else(|_| {
+            chrono::NaiveDate::parse_from_str(value.trim(), "%Y-%m-%d").map(|d| {
+                d.and_hms_opt(0, 0, 0)
+                    .unwrap_or_default()
+                    .and_utc()
+            })
+        })
+        .map_err(|_| {
+            format!("`{what}` must be an ISO-8601 timestamp such as 2025-10-14T00:11:23Z; got \"{value}\"")
+        })
+}
+
+pub fn format_timestamp(t: &chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+pub(crate) fn decode_err(e: wire::DecodeError) -> CapsuleError {
+    CapsuleError::Decode {
+        path: e.path,
+        message: e.message,
+    }
+}
+
+/// Merges `remote_data` (raw Capsule fields the unified model does not cover) into a body.
+pub fn merge_remote(body: &mut Map<String, Value>, remote: Option<&Map<String, Value>>) {
+    if let Some(remote) = remote {
+        for (k, v) in remote {
+            body.insert(k.clone(), v.clone());
+        }
+    }
+}

@@ -1,0 +1,726 @@
+//! Parties ⇄ contacts (people) and accounts (organisations).
+
+use serde_json::{Map, Value, json};
+
+use super::{
+    decode_err, fields, format_timestamp, id_string, merge_remote, parse_id, party_ref, ref_of,
+    user_ref,
+};
+use crate::capsule::{
+    CapsuleError, Method, Request,
+    endpoint::PARTIES,
+    wire::{self, FieldDefinition, Party, PartyType},
+};
+use crate::unified::{
+    self, Account, Contact,
+    account::AccountFields,
+    contact::ContactFields,
+    input::{AddressInput, EmailInput, PhoneInput, UrlInput},
+};
+
+/// Embeds every party read asks for: the unified record carries tags and custom fields.
+pub const EMBED: &str = "tags,fields";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Person,
+    Organisation,
+}
+
+impl Kind {
+    pub fn wire(self) -> &'static str {
+        match self {
+            Kind::Person => "person",
+            Kind::Organisation => "organisation",
+        }
+    }
+
+    fn matches(self, t: Option<PartyType>) -> bool {
+        matches!(
+            (self, t),
+            (Kind::Person, Some(PartyType::Person))
+                | (Kind::Organisation, Some(PartyType::Organisation))
+        )
+    }
+
+    /// Whether a party custom field definition shows on this kind of party.
+    pub fn field_applies(self, def: &FieldDefinition) -> bool {
+        match def.capture_rule.as_deref() {
+            Some("person") => self == Kind::Person,
+            Some("organisation") => self == Kind::Organisation,
+            _ => true,
+        }
+    }
+}
+
+/// Whether a raw party is of this kind.
+pub fn is_kind(raw: &Value, kind: Kind) -> bool {
+    let t = raw.get("type").and_then(Value::as_str);
+    t == Some(kind.wire())
+}
+
+fn emails(p: &Party) -> Vec<unified::EmailAddress> {
+    p.email_addresses
+        .iter()
+        .filter_map(|e| {
+            Some(unified::EmailAddress {
+                id: id_string(e.id),
+                email: e.address.clone()?,
+                kind: e.kind.clone(),
+            })
+        })
+        .collect()
+}
+
+fn phones(p: &Party) -> Vec<unified::PhoneNumber> {
+    p.phone_numbers
+        .iter()
+        .filter_map(|n| {
+            Some(unified::PhoneNumber {
+                id: id_string(n.id),
+                number: n.number.clone()?,
+                kind: n.kind.clone(),
+            })
+        })
+        .collect()
+}
+
+fn addresses(p: &Party) -> Vec<unified::Address> {
+    p.addresses
+        .iter()
+        .map(|a| {
+            let (street_1, street_2) = match a.street.as_deref() {
+                Some(s) => match s.split_once('\n') {
+                    Some((one, two)) => (Some(one.to_owned()), Some(two.to_owned())),
+                    None => (Some(s.to_owned()), None),
+                },
+                None => (None, None),
+            };
+            unified::Address {
+                id: id_string(a.id),
+                street_1,
+                street_2,
+                city: a.city.clone(),
+                state: a.state.clone(),
+                postal_code: a.zip.clone(),
+                country: a.country.clone(),
+                kind: a.kind.clone(),
+            }
+        })
+        .collect()
+}
+
+fn urls(p: &Party) -> Vec<unified::Url> {
+    p.websites
+        .iter()
+        .filter_map(|w| {
+            Some(unified::Url {
+                id: id_string(w.id),
+                url: w.url.clone().or_else(|| w.address.clone())?,
+                kind: w.service.clone(),
+            })
+        })
+        .collect()
+}
+
+fn tags(p: &Party) -> Vec<unified::Tag> {
+    p.tags
+        .iter()
+        .flatten()
+        .filter_map(|t| {
+            Some(unified::Tag {
+                id: t.id?.to_string(),
+                name: t.name.clone()?,
+            })
+        })
+        .collect()
+}
+
+fn decode_party(raw: &Value) -> Result<Party, CapsuleError> {
+    wire::decode::<Party>(raw).map_err(decode_err)
+}
+
+pub fn to_contact(
+    raw: &Value,
+    defs: &[FieldDefinition],
+    include_raw: bool,
+) -> Result<Contact, CapsuleError> {
+    let p = decode_party(raw)?;
+    Ok(Contact {
+        id: p.id.map(|i| i.to_string()).unwrap_or_default(),
+        name: p.display_name().unwrap_or_default(),
+        first_name: p.first_name.clone(),
+        last_name: p.last_name.clone(),
+        title: p.job_title.clone(),
+        salutation: p.title.clone(),
+        account: party_ref(&p.organisation),
+        description: p.about.clone(),
+        owner: user_ref(&p.owner),
+        team: ref_of(&p.team),
+        email_addresses: emails(&p),
+        phone_numbers: phones(&p),
+        addresses: addresses(&p),
+        urls: urls(&p),
+        tags: tags(&p),
+        custom_fields: fields::read(p.fields.as_deref().unwrap_or_default(), defs),
+        picture_url: p.picture_url.clone(),
+        last_activity_at: p.last_contacted_at.clone(),
+        created_at: p.created_at.clone(),
+        updated_at: p.updated_at.clone(),
+        remote_data: include_raw.then(|| raw.clone()),
+    })
+}
+
+pub fn to_account(
+    raw: &Value,
+    defs: &[FieldDefinition],
+    include_raw: bool,
+) -> Result<Account, CapsuleError> {
+    let p = decode_party(raw)?;
+    let urls = urls(&p);
+    let website = p
+        .websites
+        .iter()
+        .find(|w| w.service.as_deref().is_none_or(|s| s.eq_ignore_ascii_case("URL")))
+        .and_then(|w| w.url.clone().or_else(|| w.address.clone()));
+    Ok(Account {
+        id: p.id.map(|i| i.to_string()).unwrap_or_default(),
+        name: p.display_name().unwrap_or_default(),
+        description: p.about.clone(),
+        owner: user_ref(&p.owner),
+        team: ref_of(&p.team),
+        addresses: addresses(&p),
+        phone_numbers: phones(&p),
+        email_addresses: emails(&p),
+        urls,
+        website,
+        tags: tags(&p),
+        custom_fields: fields::read(p.fields.as_deref().unwrap_or_default(), defs),
+        picture_url: p.picture_url.clone(),
+        last_activity_at: p.last_contacted_at.clone(),
+        created_at: p.created_at.clone(),
+        updated_at: p.updated_at.clone(),
+        remote_data: include_raw.then(|| raw.clone()),
+    })
+}
+
+// ---------------------------------------------------------------- writes
+
+/// Names and ids resolved before a write: custom field rows and tag ids to remove.
+#[derive(Debug, Default)]
+pub struct Resolved {
+    pub field_rows: Vec<Value>,
+    pub remove_tag_ids: Vec<i64>,
+}
+
+fn set_opt(body: &mut Map<String, Value>, key: &str, v: &Option<Option<String>>) {
+    if let Some(v) = v {
+        body.insert(key.into(), v.clone().map(Value::String).unwrap_or(Value::Null));
+    }
+}
+
+fn id_ref(what: &str, id: &str) -> Result<Value, String> {
+    Ok(json!({ "id": parse_id(what, id)? }))
+}
+
+fn row_id(what: &str, id: &Option<String>, create: bool) -> Result<Option<i64>, String> {
+    match id {
+        None => Ok(None),
+        Some(_) if create => Err(format!(
+            "`{what}[].id` is only for updates; leave it out to add a row"
+        )),
+        Some(id) => parse_id(&format!("{what}[].id"), id).map(Some),
+    }
+}
+
+/// A nested row: `{id, _delete}` to remove, `{id, ...}` to change, `{...}` to add.
+fn row(
+    what: &str,
+    id: &Option<String>,
+    delete: bool,
+    create: bool,
+    fields: Map<String, Value>,
+    required: &str,
+) -> Result<Value, String> {
+    let id = row_id(what, id, create)?;
+    if delete {
+        let id = id.ok_or_else(|| format!("`{what}[].delete` needs the row's `id`"))?;
+        return Ok(json!({ "id": id, "_delete": true }));
+    }
+    if id.is_none() && fields.get(required).is_none_or(Value::is_null) {
+        return Err(format!("each new `{what}` item needs `{}`", required_name(what, required)));
+    }
+    let mut out = Map::new();
+    if let Some(id) = id {
+        out.insert("id".into(), id.into());
+    }
+    out.extend(fields.into_iter().filter(|(_, v)| !v.is_null()));
+    Ok(Value::Object(out))
+}
+
+fn required_name<'a>(what: &str, required: &'a str) -> &'a str {
+    match (what, required) {
+        ("email_addresses", _) => "email",
+        ("addresses", _) => "street_1, city or country",
+        ("urls", _) => "url",
+        _ => required,
+    }
+}
+
+fn opt_str(v: &Option<String>) -> Value {
+    v.clone().map(Value::String).unwrap_or(Value::Null)
+}
+
+fn email_rows(items: &[EmailInput], create: bool) -> Result<Value, String> {
+    items
+        .iter()
+        .map(|e| {
+            let mut m = Map::new();
+            m.insert("address".into(), opt_str(&e.email));
+            m.insert("type".into(), opt_str(&e.kind));
+            row("email_addresses", &e.id, e.delete, create, m, "address")
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Value::Array)
+}
+
+fn phone_rows(items: &[PhoneInput], create: bool) -> Result<Value, String> {
+    items
+        .iter()
+        .map(|p| {
+            let mut m = Map::new();
+            m.insert("number".into(), opt_str(&p.number));
+            m.insert("type".into(), opt_str(&p.kind));
+            row("phone_numbers", &p.id, p.delete, create, m, "number")
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Value::Array)
+}
+
+fn address_rows(items: &[AddressInput], create: bool) -> Result<Value, String> {
+    items
+        .iter()
+        .map(|a| {
+            let street = match (&a.street_1, &a.street_2) {
+                (Some(one), Some(two)) => Some(format!("{one}\n{two}")),
+                (Some(one), None) => Some(one.clone()),
+                (None, Some(two)) => Some(two.clone()),
+                (None, None) => None,
+            };
+            let mut m = Map::new();
+            m.insert("street".into(), opt_str(&street));
+            m.insert("city".into(), opt_str(&a.city));
+            m.insert("state".into(), opt_str(&a.state));
+            m.insert("zip".into(), opt_str(&a.postal_code));
+            m.insert("country".into(), opt_str(&a.country));
+            m.insert("type".into(), opt_str(&a.kind));
+            let any = ["street", "city", "country", "zip", "state"]
+                .iter()
+                .find(|k| m.get(**k).is_some_and(|v| !v.is_null()))
+                .copied()
+                .unwrap_or("street");
+            row("addresses", &a.id, a.delete, create, m, any)
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Value::Array)
+}
+
+fn url_rows(items: &[UrlInput], create: bool) -> Result<Value, String> {
+    items
+        .iter()
+        .map(|u| {
+            let mut m = Map::new();
+            m.insert("address".into(), opt_str(&u.url));
+            let service = u.kind.clone().map(|k| k.to_ascii_uppercase());
+            let service = if u.id.is_none() {
+                Some(service.unwrap_or_else(|| "URL".into()))
+            } else {
+                service
+            };
+            m.insert("service".into(), opt_str(&service));
+            row("urls", &u.id, u.delete, create, m, "address")
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Value::Array)
+}
+
+struct Common<'a> {
+    owner_id: &'a Option<String>,
+    team_id: &'a Option<String>,
+    email_addresses: &'a Option<Vec<EmailInput>>,
+    phone_numbers: &'a Option<Vec<PhoneInput>>,
+    addresses: &'a Option<Vec<AddressInput>>,
+    urls: &'a Option<Vec<UrlInput>>,
+    tags: &'a Option<Vec<String>>,
+}
+
+fn common_fields(
+    body: &mut Map<String, Value>,
+    c: Common<'_>,
+    resolved: &Resolved,
+    create: bool,
+) -> Result<(), String> {
+    if let Some(id) = c.owner_id {
+        body.insert("owner".into(), id_ref("owner_id", id)?);
+    }
+    if let Some(id) = c.team_id {
+        body.insert("team".into(), id_ref("team_id", id)?);
+    }
+    if let Some(items) = c.email_addresses {
+        body.insert("emailAddresses".into(), email_rows(items, create)?);
+    }
+    if let Some(items) = c.phone_numbers {
+        body.insert("phoneNumbers".into(), phone_rows(items, create)?);
+    }
+    if let Some(items) = c.addresses {
+        body.insert("addresses".into(), address_rows(items, create)?);
+    }
+    if let Some(items) = c.urls {
+        body.insert("websites".into(), url_rows(items, create)?);
+    }
+    let mut tags: Vec<Value> = Vec::new();
+    for name in c.tags.iter().flatten() {
+        let name = name.trim();
+        if name.is_empty() {
+            return Err("`tags` items must be non-empty names".into());
+        }
+        tags.push(json!({ "name": name }));
+    }
+    for id in &resolved.remove_tag_ids {
+        tags.push(json!({ "id": id, "_delete": true }));
+    }
+    if !tags.is_empty() {
+        body.insert("tags".into(), Value::Array(tags));
+    }
+    if !resolved.field_rows.is_empty() {
+        body.insert("fields".into(), Value::Array(resolved.field_rows.clone()));
+    }
+    Ok(())
+}
+
+/// The Capsule `party` body for a contact write.
+pub fn contact_body(
+    f: &ContactFields,
+    resolved: &Resolved,
+    create: bool,
+) -> Result<Map<String, Value>, String> {
+    let mut body = Map::new();
+    if create {
+        body.insert("type".into(), "person".into());
+        let has_name = [&f.first_name, &f.last_name]
+            .iter()
+            .any(|n| matches!(n, Some(Some(s)) if !s.trim().is_empty()));
+        if !has_name {
+            return Err("a contact needs `first_name` or `last_name`".into());
+        }
+    }
+    set_opt(&mut body, "firstName", &f.first_name);
+    set_opt(&mut body, "lastName", &f.last_name);
+    set_opt(&mut body, "jobTitle", &f.title);
+    set_opt(&mut body, "title", &f.salutation);
+    set_opt(&mut body, "about", &f.description);
+    match &f.account_id {
+        Some(Some(id)) => {
+            body.insert("organisation".into(), id_ref("account_id", id)?);
+        }
+        Some(None) => {
+            body.insert("organisation".into(), Value::Null);
+        }
+        None => {}
+    }
+    common_fields(
+        &mut body,
+        Common {
+            owner_id: &f.owner_id,
+            team_id: &f.team_id,
+            email_addresses: &f.email_addresses,
+            phone_numbers: &f.phone_numbers,
+            addresses: &f.addresses,
+            urls: &f.urls,
+            tags: &f.tags,
+        },
+        resolved,
+        create,
+    )?;
+    merge_remote(&mut body, f.remote_data.as_ref());
+    Ok(body)
+}
+
+/// The Capsule `party` body for an account write.
+pub fn account_body(
+    f: &AccountFields,
+    resolved: &Resolved,
+    create: bool,
+) -> Result<Map<String, Value>, String> {
+    let mut body = Map::new();
+    match &f.name {
+        Some(name) if name.trim().is_empty() => return Err("`name` must not be empty".into()),
+        Some(name) => {
+            body.insert("name".into(), Value::String(name.clone()));
+        }
+        None if create => return Err("an account needs `name`".into()),
+        None => {}
+    }
+    if create {
+        body.insert("type".into(), "organisation".into());
+    }
+    set_opt(&mut body, "about", &f.description);
+    common_fields(
+        &mut body,
+        Common {
+            owner_id: &f.owner_id,
+            team_id: &f.team_id,
+            email_addresses: &f.email_addresses,
+            phone_numbers: &f.phone_numbers,
+            addresses: &f.addresses,
+            urls: &f.urls,
+            tags: &f.tags,
+        },
+        resolved,
+        create,
+    )?;
+    merge_remote(&mut body, f.remote_data.as_ref());
+    Ok(body)
+}
+
+// ---------------------------------------------------------------- lists
+
+/// The filters of a party list, checked and typed.
+#[derive(Debug, Clone, Default)]
+pub struct Query {
+    pub search: Option<String>,
+    pub updated_after: Option<chrono::DateTime<chrono::Utc>>,
+    /// People of this organisation (contacts only).
+    pub account_id: Option<i64>,
+    pub owner_id: Option<i64>,
+    pub tag: Option<String>,
+}
+
+/// The one Capsule request that answers a page of a party list. What Capsule cannot apply on
+/// that path is applied by [`matches`] to the page.
+pub fn list_request(kind: Kind, q: &Query, page: u32, per_page: u32) -> Request {
+    let paging = vec![
+        ("page".to_owned(), page.to_string()),
+        ("perPage".to_owned(), per_page.to_string()),
+        ("embed".to_owned(), EMBED.to_owned()),
+    ];
+    if let Some(search) = &q.search {
+        return Request::get(format!("{}/search", PARTIES.path))
+            .query("q", search.clone())
+            .queries(&paging);
+    }
+    if let Some(org) = q.account_id {
+        return Request::get(format!("{}/{org}/people", PARTIES.path)).queries(&paging);
+    }
+    let mut conditions = vec![json!({"field": "type", "operator": "is", "value": kind.wire()})];
+    if let Some(owner) = q.owner_id {
+        conditions.push(json!({"field": "owner", "operator": "is", "value": owner}));
+    }
+    if let Some(tag) = &q.tag {
+        conditions.push(json!({"field": "tag", "operator": "is", "value": tag}));
+    }
+    if let Some(after) = q.updated_after {
+        // The filter works in whole days: take the day before, refine on the page.
+        let day = (after - chrono::Duration::days(1)).format("%Y-%m-%d").to_string();
+        conditions.push(json!({"field": "updatedOn", "operator": "is after", "value": day}));
+    }
+    Request::new(Method::Post, format!("{}/filters/results", PARTIES.path))
+        .queries(&paging)
+        .body(json!({ "filter": { "conditions": conditions } }))
+}
+
+/// Whether a party of the page satisfies every filter (the ones Capsule applied hold already).
+pub fn matches(kind: Kind, q: &Query, raw: &Value) -> bool {
+    let Ok(p) = wire::decode::<Party>(raw) else {
+        return false;
+    };
+    if !kind.matches(p.party_type) {
+        return false;
+    }
+    if let Some(org) = q.account_id
+        && p.organisation.as_ref().and_then(|o| o.id) != Some(org) {
+            return false;
+        }
+    if let Some(owner) = q.owner_id
+        && p.owner.as_ref().and_then(|o| o.id) != Some(owner) {
+            return false;
+        }
+    if let Some(tag) = &q.tag {
+        let has = p.tags.iter().flatten().any(|t| {
+            t.name.as_deref().is_some_and(|n| n.eq_ignore_ascii_case(tag))
+                || t.id.map(|i| i.to_string()).as_deref() == Some(tag.as_str())
+        });
+        if !has {
+            return false;
+        }
+    }
+    if let Some(after) = q.updated_after {
+        let updated = p
+            .updated_at
+            .as_deref()
+            .and_then(|u| chrono::DateTime::parse_from_rfc3339(u).ok());
+        if updated.is_none_or(|u| u.with_timezone(&chrono::Utc) <= after) {
+            return false;
+        }
+    }
+    true
+}
+
+/// The filters as they are echoed in a cursor.
+pub fn query_json(q: &Query) -> Value {
+    let mut m = Map::new();
+    if let Some(s) = &q.search {
+        m.insert("search".into(), s.clone().into());
+    }
+    if let Some(t) = q.updated_after {
+        m.insert("updated_after".into(), format_timestamp(&t).into());
+    }
+    if let Some(a) = q.account_id {
+        m.insert("account_id".into(), a.to_string().into());
+    }
+    if let Some(o) = q.owner_id {
+        m.insert("owner_id".into(), o.to_string().into());
+    }
+    if let Some(t) = &q.tag {
+        m.insert("tag".into(), t.clone().into());
+    }
+    Value::Object(m)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn fixture(name: &str) -> Value {
+        let path = format!(
+            "{}/tests/fixtures/capsule/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn maps_the_recorded_person() {
+        let body = fixture("party_show_full.json");
+        let c = to_contact(&body["party"], &[], false).unwrap();
+        assert_eq!(c.id, "11587");
+        assert_eq!(c.name, "Scott Spacey");
+        assert_eq!(c.title.as_deref(), Some("Creative Director"));
+        assert_eq!(c.salutation.as_deref(), Some("Mr"));
+        assert_eq!(c.account.as_ref().map(|a| a.id.as_str()), Some("892"));
+        assert_eq!(c.account.as_ref().and_then(|a| a.name.as_deref()), Some("Zestia"));
+        assert_eq!(c.owner.as_ref().and_then(|o| o.name.as_deref()), Some("Ted Danson"));
+        assert_eq!(c.email_addresses[0].email, "scott@homestyleshop.co");
+        assert_eq!(c.email_addresses[0].kind.as_deref(), Some("Work"));
+        assert_eq!(c.addresses[0].postal_code.as_deref(), Some("65629"));
+        assert_eq!(c.addresses[0].street_1.as_deref(), Some("847 North Rush Street"));
+        assert_eq!(c.urls[0].kind.as_deref(), Some("URL"));
+        assert_eq!(c.tags.len(), 2);
+        assert_eq!(c.custom_fields["StringField"], json!("Partner"));
+        assert_eq!(c.custom_fields["BoolField"], json!(true));
+        assert!(c.remote_data.is_none());
+        let with_raw = to_contact(&body["party"], &[], true).unwrap();
+        assert_eq!(with_raw.remote_data.as_ref(), Some(&body["party"]));
+    }
+
+    #[test]
+    fn maps_the_recorded_organisation() {
+        let body = fixture("parties_list_first_page.json");
+        let a = to_account(&body["parties"][0], &[], false).unwrap();
+        assert_eq!(a.id, "254633973");
+        assert_eq!(a.name, "Capsule");
+        assert_eq!(a.website.as_deref(), Some("http://capsulecrm.com"));
+        assert_eq!(a.urls.len(), 5);
+        assert_eq!(a.urls[0].kind.as_deref(), Some("TWITTER"));
+        assert_eq!(a.urls[0].url, "https://twitter.com/capsulecrm");
+        assert_eq!(a.email_addresses[0].email, "support@capsulecrm.com");
+        assert!(is_kind(&body["parties"][0], Kind::Organisation));
+        assert!(is_kind(&body["parties"][1], Kind::Person));
+    }
+
+    #[test]
+    fn builds_write_bodies() {
+        let f: ContactFields = serde_json::from_value(json!({
+            "first_name": "Ada", "account_id": "892", "title": null,
+            "email_addresses": [{"email": "ada@x.io", "type": "Work"}],
+            "addresses": [{"street_1": "1 Road", "street_2": "Flat 2", "city": "Leeds"}],
+            "urls": [{"url": "https://x.io"}],
+            "tags": ["VIP"],
+            "remote_data": {"jobTitle": "Raw"}
+        }))
+        .unwrap();
+        let resolved = Resolved {
+            field_rows: vec![json!({"definition": {"id": 1}, "value": "x"})],
+            remove_tag_ids: vec![],
+        };
+        let body = contact_body(&f, &resolved, true).unwrap();
+        assert_eq!(
+            Value::Object(body),
+            json!({
+                "type": "person", "firstName": "Ada", "jobTitle": "Raw",
+                "organisation": {"id": 892},
+                "emailAddresses": [{"address": "ada@x.io", "type": "Work"}],
+                "addresses": [{"street": "1 Road\nFlat 2", "city": "Leeds"}],
+                "websites": [{"address": "https://x.io", "service": "URL"}],
+                "tags": [{"name": "VIP"}],
+                "fields": [{"definition": {"id": 1}, "value": "x"}]
+            })
+        );
+        let upd: ContactFields = serde_json::from_value(json!({
+            "account_id": null, "email_addresses": [{"id": "12134", "delete": true}]
+        }))
+        .unwrap();
+        let r = Resolved {
+            field_rows: vec![],
+            remove_tag_ids: vec![555],
+        };
+        let body = contact_body(&upd, &r, false).unwrap();
+        assert_eq!(
+            Value::Object(body),
+            json!({"organisation": null, "emailAddresses": [{"id": 12134, "_delete": true}],
+                   "tags": [{"id": 555, "_delete": true}]})
+        );
+    }
+
+    #[test]
+    fn refuses_bad_write_input() {
+        let empty = ContactFields::default();
+        assert!(contact_body(&empty, &Resolved::default(), true).is_err());
+        let f: ContactFields = serde_json::from_value(json!({
+            "last_name": "X", "email_addresses": [{"id": "1", "email": "a@b"}]
+        }))
+        .unwrap();
+        assert!(contact_body(&f, &Resolved::default(), true).is_err(), "row id on create");
+        let f: ContactFields =
+            serde_json::from_value(json!({"email_addresses": [{"delete": true}]})).unwrap();
+        assert!(contact_body(&f, &Resolved::default(), false).is_err(), "delete without id");
+        let f: ContactFields =
+            serde_json::from_value(json!({"account_id": "acme"})).unwrap();
+        assert!(contact_body(&f, &Resolved::default(), false).is_err(), "bad id");
+        assert!(account_body(&AccountFields::default(), &Resolved::default(), true).is_err());
+    }
+
+    #[test]
+    fn list_plans() {
+        let q = Query::default();
+        let r = list_request(Kind::Person, &q, 2, 10);
+        assert_eq!(r.path, "/parties/filters/results");
+        assert_eq!(
+            r.body.unwrap()["filter"]["conditions"][0],
+            json!({"field": "type", "operator": "is", "value": "person"})
+        );
+        let q = Query {
+            search: Some("acme".into()),
+            ..Default::default()
+        };
+        let r = list_request(Kind::Organisation, &q, 1, 50);
+        assert_eq!(r.path, "/parties/search");
+        assert!(r.query.contains(&("q".into(), "acme".into())));
+        let q = Query {
+            account_id: Some(892),
+            ..Default::default()
+        };
+        assert_eq!(list_request(Kind::Person, &q, 1, 50).path, "/parties/892/people");
+    }
+}

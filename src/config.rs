@@ -1,0 +1,144 @@
+//! Command line and environment, read once at start-up into typed settings. Every flag has an
+//! environment twin; secrets come from the environment only and never print.
+
+use std::{net::SocketAddr, time::Duration};
+
+use clap::{Args, Parser, Subcommand};
+use secrecy::SecretString;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "capsule-mcp",
+    version,
+    about = "MCP server that gives AI agents a unified CRM API over a Capsule CRM account",
+    after_help = "Credentials: set CAPSULE_ACCESS_TOKEN to a Capsule personal access token \
+(Capsule: My Preferences → API Authentication Tokens), or pass --sandbox to try the server on \
+a built-in demo Capsule."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub common: Common,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve MCP over stdin/stdout (for Claude Desktop, Claude Code, Cursor, VS Code).
+    Stdio,
+    /// Serve MCP over streamable HTTP at /mcp.
+    Http(HttpArgs),
+    /// Print the tool catalogue.
+    Tools {
+        /// Print the full JSON catalogue (what tools/list serves).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Call one tool from the shell and print its structured result.
+    Call {
+        /// Tool name, e.g. crm_list_contacts.
+        tool: String,
+        /// Arguments as a JSON object.
+        #[arg(default_value = "{}")]
+        arguments: String,
+    },
+    /// Run the sandbox Capsule alone and print its API URL and demo tokens.
+    Sandbox {
+        #[arg(long, env = "CAPSULE_SANDBOX_LISTEN", default_value = "127.0.0.1:8788")]
+        listen: SocketAddr,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct Common {
+    /// Capsule API root.
+    #[arg(
+        long,
+        global = true,
+        env = "CAPSULE_API_URL",
+        default_value = crate::capsule::client::DEFAULT_API_URL
+    )]
+    pub api_url: String,
+    /// Start the built-in sandbox Capsule on a loopback port and use it (demo data).
+    #[arg(long, global = true, env = "CAPSULE_MCP_SANDBOX")]
+    pub sandbox: bool,
+    /// Serve only read-only tools; the proxy sends GET only.
+    #[arg(long, global = true, env = "CAPSULE_MCP_READ_ONLY")]
+    pub read_only: bool,
+    /// Comma-separated toolsets to serve (default all), e.g. contacts,accounts.
+    #[arg(long, global = true, env = "CAPSULE_MCP_TOOLSETS", value_delimiter = ',')]
+    pub toolsets: Option<Vec<String>>,
+    /// Comma-separated exact tool names to serve (default all).
+    #[arg(long, global = true, env = "CAPSULE_MCP_TOOLS", value_delimiter = ',')]
+    pub tools: Option<Vec<String>>,
+    /// Log level or filter for stderr logs (RUST_LOG syntax); RUST_LOG wins when set.
+    #[arg(long, global = true, env = "CAPSULE_MCP_LOG_LEVEL", default_value = "info")]
+    pub log_level: String,
+    /// Seconds reference data (field definitions, tags, pipelines, users) stays cached.
+    #[arg(long, global = true, env = "CAPSULE_MCP_CACHE_TTL", default_value_t = 300)]
+    pub cache_ttl: u64,
+    /// Seconds one request to Capsule may take.
+    #[arg(long, global = true, env = "CAPSULE_MCP_REQUEST_TIMEOUT", default_value_t = 20)]
+    pub request_timeout: u64,
+    /// Seconds one tool call may take, retries and rate-limit waits included.
+    #[arg(long, global = true, env = "CAPSULE_MCP_CALL_BUDGET", default_value_t = 60)]
+    pub call_budget: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct HttpArgs {
+    /// Address to listen on. A non-loopback address needs --auth-token.
+    #[arg(long, env = "CAPSULE_MCP_LISTEN", default_value = "127.0.0.1:8787")]
+    pub listen: SocketAddr,
+    /// Comma-separated Host names accepted (default: localhost, 127.0.0.1, ::1).
+    #[arg(long, env = "CAPSULE_MCP_ALLOWED_HOSTS", value_delimiter = ',')]
+    pub allowed_hosts: Option<Vec<String>>,
+    /// Comma-separated Origins accepted, e.g. http://localhost:* (default: loopback origins).
+    #[arg(long, env = "CAPSULE_MCP_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Option<Vec<String>>,
+    /// Largest request body in bytes.
+    #[arg(long, env = "CAPSULE_MCP_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    pub max_body_bytes: usize,
+    /// Seconds an idle session lives.
+    #[arg(long, env = "CAPSULE_MCP_SESSION_IDLE_TIMEOUT", default_value_t = 1800)]
+    pub session_idle_timeout: u64,
+    /// Most sessions alive at once.
+    #[arg(long, env = "CAPSULE_MCP_MAX_SESSIONS", default_value_t = 100)]
+    pub max_sessions: usize,
+    /// No sessions: every request stands alone (for load balancers).
+    #[arg(long, env = "CAPSULE_MCP_STATELESS")]
+    pub stateless: bool,
+}
+
+/// `CAPSULE_MCP_AUTH_TOKEN`: the bearer token HTTP clients must send (environment only).
+pub fn http_auth_token() -> Option<SecretString> {
+    secret_env("CAPSULE_MCP_AUTH_TOKEN")
+}
+
+/// `CAPSULE_ACCESS_TOKEN`: a Capsule personal access token (environment only).
+pub fn capsule_access_token() -> Option<SecretString> {
+    secret_env("CAPSULE_ACCESS_TOKEN")
+}
+
+fn secret_env(name: &str) -> Option<SecretString> {
+    std::env::var(name)
+        .ok()
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+        .map(SecretString::from)
+}
+
+impl Common {
+    pub fn client_options(&self, api_url: String) -> crate::capsule::ClientOptions {
+        crate::capsule::ClientOptions {
+            api_url,
+            attempt_timeout: Duration::from_secs(self.request_timeout.max(1)),
+            call_budget: Duration::from_secs(self.call_budget.max(1)),
+            ..Default::default()
+        }
+    }
+}
+
+pub const NO_CREDENTIALS: &str = "no Capsule credentials. Set CAPSULE_ACCESS_TOKEN to a \
+personal access token (in Capsule: My Preferences → API Authentication Tokens), or add \
+--sandbox to try capsule-mcp on the built-in demo Capsule.";

@@ -1,0 +1,199 @@
+//! The rmcp `ServerHandler`: the tool registry after the serving policy (read-only mode,
+//! toolsets, allow-list), argument checks, and each call run under its cancellation token.
+
+use std::{collections::BTreeMap, sync::Arc, time::Instant};
+
+use rmcp::{
+    ErrorData as McpError, RoleServer, ServerHandler,
+    model::{
+        CallToolRequestParams, CallToolResponse, CallToolResult, Implementation,
+        ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+    },
+    service::RequestContext,
+};
+
+use crate::{
+    app::App,
+    tools::{self, CallCx, ToolSpec},
+};
+
+const INSTRUCTIONS: &str = "Capsule CRM through a unified CRM API. Ids are strings; \
+timestamps ISO-8601 UTC; dates YYYY-MM-DD. List tools return one page (`next_cursor` → \
+`cursor`). Empty fields are left out of records. Errors come back with `error.code` and a \
+message saying what to do next.";
+
+/// Which tools a server offers.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    /// Only tools whose `readOnlyHint` is true.
+    pub read_only: bool,
+    /// Resource groups to serve (`contacts`, `accounts`, ...); all when `None`.
+    pub toolsets: Option<Vec<String>>,
+    /// Exact tool names to serve; all when `None`.
+    pub tools: Option<Vec<String>>,
+}
+
+/// The tools this process serves, fixed at start-up.
+pub struct Registry {
+    specs: BTreeMap<String, ToolSpec>,
+    listed: Vec<Tool>,
+}
+
+impl Registry {
+    /// Applies the selection to every tool; unknown toolset or tool names are an error.
+    pub fn build(sel: &Selection) -> Result<Self, String> {
+        let all = tools::all_tools();
+        if let Some(sets) = &sel.toolsets {
+            let known = tools::toolsets();
+            for s in sets {
+                if !known.contains(&s.as_str()) {
+                    return Err(format!(
+                        "unknown toolset `{s}`; known toolsets: {}",
+                        known.join(", ")
+                    ));
+                }
+            }
+        }
+        if let Some(names) = &sel.tools {
+            for n in names {
+                if !all.iter().any(|t| t.name() == n) {
+                    return Err(format!(
+                        "unknown tool `{n}`; see `capsule-mcp tools` for the names"
+                    ));
+                }
+            }
+        }
+        let specs: BTreeMap<String, ToolSpec> = all
+            .into_iter()
+            .filter(|t| !sel.read_only || t.is_read_only() || t.kind == tools::Kind::Proxy)
+            .filter(|t| {
+                sel.toolsets
+                    .as_ref()
+                    .is_none_or(|sets| sets.iter().any(|s| s == t.toolset))
+            })
+            .filter(|t| {
+                sel.tools
+                    .as_ref()
+                    .is_none_or(|names| names.iter().any(|n| n == t.name()))
+            })
+            .map(|t| (t.name().to_owned(), t))
+            .collect();
+        let listed = specs
+            .values()
+            .map(|s| {
+                let mut tool = s.tool.clone();
+                if sel.read_only && s.kind == tools::Kind::Proxy {
+                    // In read-only mode the proxy only sends GET: say so to clients.
+                    tool.annotations = tool
+                        .annotations
+                        .map(|a| a.read_only(true).destructive(false).idempotent(true));
+                }
+                tool
+            })
+            .collect();
+        Ok(Self { specs, listed })
+    }
+
+    pub fn tools(&self) -> &[Tool] {
+        &self.listed
+    }
+
+    pub fn get(&self, name: &str) -> Option<&ToolSpec> {
+        self.specs.get(name)
+    }
+}
+
+/// One MCP server over one Capsule credential. Cheap to clone (HTTP sessions each get one).
+#[derive(Clone)]
+pub struct CapsuleMcp {
+    app: Arc<App>,
+    registry: Arc<Registry>,
+}
+
+impl CapsuleMcp {
+    pub fn new(app: Arc<App>, registry: Arc<Registry>) -> Self {
+        Self { app, registry }
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// Runs one tool outside MCP (for `capsule-mcp call`): Ok is the structured result, Err the
+    /// error body.
+    pub async fn call_direct(
+        &self,
+        name: &str,
+        args: Option<rmcp::model::JsonObject>,
+    ) -> Result<serde_json::Value, serde_json::Value> {
+        let Some(spec) = self.registry.get(name) else {
+            return Err(serde_json::json!({"error": {"code": "unknown_tool",
+                "message": format!("unknown tool `{name}`; see `capsule-mcp tools`")}}));
+        };
+        spec.call(self.app.clone(), args, CallCx::default())
+            .await
+            .map_err(|e| e.to_value())
+    }
+}
+
+impl ServerHandler for CapsuleMcp {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new("capsule-mcp", env!("CARGO_PKG_VERSION")))
+            .with_instructions(INSTRUCTIONS)
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, McpError> {
+        Ok(ListToolsResult {
+            tools: self.registry.tools().to_vec(),
+            ..Default::default()
+        })
+    }
+
+    fn get_tool(&self, name: &str) -> Option<Tool> {
+        self.registry.get(name).map(|s| s.tool.clone())
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
+        let Some(spec) = self.registry.get(&request.name) else {
+            return Err(McpError::invalid_params(
+                format!("unknown tool `{}`", request.name),
+                None,
+            ));
+        };
+        let cx = CallCx {
+            peer: Some(ctx.peer.clone()),
+            progress_token: ctx.meta.get_progress_token(),
+            ct: ctx.ct.clone(),
+        };
+        let started = Instant::now();
+        let outcome = tokio::select! {
+            // Dropping the call drops its in-flight Capsule request (the connection closes).
+            _ = ctx.ct.cancelled() => {
+                tracing::info!(tool = %request.name, "call cancelled");
+                return Err(McpError::internal_error("cancelled", None));
+            }
+            r = spec.call(self.app.clone(), request.arguments, cx) => r,
+        };
+        let ms = started.elapsed().as_millis() as u64;
+        let result = match outcome {
+            Ok(value) => {
+                tracing::info!(tool = %request.name, ms, "call ok");
+                CallToolResult::structured(value)
+            }
+            Err(e) => {
+                tracing::info!(tool = %request.name, ms, code = e.code(), status = e.status(), "call failed");
+                CallToolResult::structured_error(e.to_value())
+            }
+        };
+        Ok(result.into())
+    }
+}

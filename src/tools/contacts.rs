@@ -1,0 +1,191 @@
+//! Contacts: people in the CRM.
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use super::{
+    Kind, Meta, ToolSpec,
+    list::Paging,
+    parties::{self, Noun},
+    tool,
+    write::record_id,
+};
+use crate::capsule::map::party::{self, Kind as PartyKind};
+use crate::unified::{Contact, Deleted, ListResult, WriteResult, contact::ContactFields};
+
+const NOUN: Noun = Noun {
+    kind: PartyKind::Person,
+    noun: "contact",
+    list_tool: "crm_list_contacts",
+};
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct ListContacts {
+    #[serde(flatten)]
+    pub paging: Paging,
+    /// Free text matched against names, email addresses and phone numbers.
+    #[serde(default)]
+    pub search: Option<String>,
+    /// Only contacts changed after this ISO-8601 timestamp.
+    #[serde(default)]
+    pub updated_after: Option<String>,
+    /// Only people of this account (id from crm_list_accounts).
+    #[serde(default)]
+    pub account_id: Option<String>,
+    /// Only contacts owned by this user (id from crm_list_users).
+    #[serde(default)]
+    pub owner_id: Option<String>,
+    /// Only contacts with this tag (name or id).
+    #[serde(default)]
+    pub tag: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct GetById {
+    /// Record id from the matching list tool.
+    pub id: String,
+    /// Add the untouched Capsule record as `remote_data` (large; only when needed).
+    #[serde(default)]
+    pub include_remote_data: bool,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct CreateContact {
+    #[serde(flatten)]
+    pub fields: ContactFields,
+    /// Check and resolve everything, return the Capsule request without sending it.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct UpdateContact {
+    /// Contact id from crm_list_contacts.
+    pub id: String,
+    #[serde(flatten)]
+    pub fields: ContactFields,
+    /// Tag names (or ids) to take off the contact.
+    #[serde(default)]
+    pub remove_tags: Option<Vec<String>>,
+    /// Check and resolve everything, return the Capsule request without sending it.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct DeleteById {
+    /// Record id from the matching list tool.
+    pub id: String,
+    /// Return the Capsule request without sending it.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+pub fn tools() -> Vec<ToolSpec> {
+    vec![
+        tool(
+            Meta {
+                name: "crm_list_contacts",
+                title: "List contacts",
+                description: "List people in the CRM, newest last. Filters combine (AND). One page \
+                    per call: pass `next_cursor` back as `cursor`; `fetch_all` reads up to \
+                    `max_records` at once.",
+                toolset: "contacts",
+                kind: Kind::Read,
+            },
+            |app, a: ListContacts, cx| async move {
+                let q = parties::query(
+                    &a.search,
+                    &a.updated_after,
+                    &a.account_id,
+                    &a.owner_id,
+                    &a.tag,
+                )?;
+                let out: ListResult<Contact> =
+                    parties::list(app, &cx, &NOUN, &a.paging, q, party::to_contact).await?;
+                Ok(out)
+            },
+        ),
+        tool(
+            Meta {
+                name: "crm_get_contact",
+                title: "Get contact",
+                description: "Get one contact (person) by id, with emails, phones, addresses, \
+                    tags and custom fields.",
+                toolset: "contacts",
+                kind: Kind::Read,
+            },
+            |app, a: GetById, _cx| async move {
+                parties::get(&app, &NOUN, &a.id, a.include_remote_data, party::to_contact).await
+            },
+        ),
+        tool(
+            Meta {
+                name: "crm_create_contact",
+                title: "Create contact",
+                description: "Create a contact (person). Needs `first_name` or `last_name`. \
+                    `account_id` links the organisation. Returns the stored contact.",
+                toolset: "contacts",
+                kind: Kind::Create,
+            },
+            |app, a: CreateContact, _cx| async move {
+                let resolved =
+                    parties::resolve(&app, PartyKind::Person, a.fields.custom_fields.as_ref(), None)
+                        .await?;
+                let body = party::contact_body(&a.fields, &resolved, true)
+                    .map_err(super::ToolError::invalid)?;
+                let out: WriteResult<Contact> =
+                    parties::write(&app, &NOUN, None, body, a.dry_run, party::to_contact).await?;
+                Ok(out)
+            },
+        ),
+        tool(
+            Meta {
+                name: "crm_update_contact",
+                title: "Update contact",
+                description: "Change a contact. Fields left out keep their value; null clears \
+                    one. List items are added; give a row `id` to change it or `id` + `delete` \
+                    to remove it. Returns the stored contact.",
+                toolset: "contacts",
+                kind: Kind::Update,
+            },
+            |app, a: UpdateContact, _cx| async move {
+                let n = record_id(&a.id, NOUN.noun, NOUN.list_tool)?;
+                let resolved = parties::resolve(
+                    &app,
+                    PartyKind::Person,
+                    a.fields.custom_fields.as_ref(),
+                    a.remove_tags.as_deref(),
+                )
+                .await?;
+                let body = party::contact_body(&a.fields, &resolved, false)
+                    .map_err(super::ToolError::invalid)?;
+                let out: WriteResult<Contact> = parties::write(
+                    &app,
+                    &NOUN,
+                    Some((&a.id, n)),
+                    body,
+                    a.dry_run,
+                    party::to_contact,
+                )
+                .await?;
+                Ok(out)
+            },
+        ),
+        tool(
+            Meta {
+                name: "crm_delete_contact",
+                title: "Delete contact",
+                description: "Delete a contact (person) for good, with its notes, tasks, \
+                    opportunities and projects (Capsule cascades).",
+                toolset: "contacts",
+                kind: Kind::Delete,
+            },
+            |app, a: DeleteById, _cx| async move {
+                let out: WriteResult<Deleted> =
+                    parties::delete(&app, &NOUN, &a.id, a.dry_run).await?;
+                Ok(out)
+            },
+        ),
+    ]
+}

@@ -1,0 +1,302 @@
+//! Machinery shared by contacts and accounts, which are both Capsule parties.
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+
+use super::{
+    CallCx, ToolError,
+    list::{self, Fetched, Paging},
+    write::{plan, record_id},
+};
+use crate::app::App;
+use crate::capsule::{
+    CapsuleError, Method, Request,
+    endpoint::{PARTIES, PARTY_FIELDS, PARTY_TAGS},
+    map::{
+        self, decode_err, fields,
+        party::{self, Kind, Query, Resolved},
+    },
+    wire::{self, FieldDefinition},
+};
+use crate::unified::{Deleted, ListResult, WriteResult};
+
+pub type MapFn<T> = fn(&Value, &[FieldDefinition], bool) -> Result<T, CapsuleError>;
+
+/// How one party kind presents itself to the model.
+pub struct Noun {
+    pub kind: Kind,
+    /// `contact` / `account`
+    pub noun: &'static str,
+    pub list_tool: &'static str,
+}
+
+/// Party custom field definitions (cached).
+pub async fn definitions(app: &App) -> Result<Vec<FieldDefinition>, ToolError> {
+    let items = app
+        .refdata
+        .list(&app.client, PARTY_FIELDS.path, PARTY_FIELDS.plural, &[])
+        .await?;
+    items
+        .iter()
+        .map(|v| wire::decode::<FieldDefinition>(v).map_err(|e| ToolError::from(decode_err(e))))
+        .collect()
+}
+
+/// Definitions are only needed when a record carries custom field values.
+async fn definitions_for(app: &App, records: &[&Value]) -> Result<Vec<FieldDefinition>, ToolError> {
+    let any_fields = records.iter().any(|r| {
+        r.get("fields")
+            .and_then(Value::as_array)
+            .is_some_and(|a| !a.is_empty())
+    });
+    if any_fields {
+        definitions(app).await
+    } else {
+        Ok(Vec::new())
+    }
+}
+
+fn opt_id(what: &str, v: &Option<String>) -> Result<Option<i64>, ToolError> {
+    v.as_deref()
+        .map(|s| map::parse_id(what, s).map_err(ToolError::invalid))
+        .transpose()
+}
+
+/// Checks list filters; `account_id` only where the kind has it.
+pub fn query(
+    search: &Option<String>,
+    updated_after: &Option<String>,
+    account_id: &Option<String>,
+    owner_id: &Option<String>,
+    tag: &Option<String>,
+) -> Result<Query, ToolError> {
+    let search = match search.as_deref().map(str::trim) {
+        Some("") => return Err(ToolError::invalid("`search` must not be empty")),
+        other => other.map(str::to_owned),
+    };
+    let tag = match tag.as_deref().map(str::trim) {
+        Some("") => return Err(ToolError::invalid("`tag` must not be empty")),
+        other => other.map(str::to_owned),
+    };
+    Ok(Query {
+        search,
+        updated_after: updated_after
+            .as_deref()
+            .map(|t| map::parse_timestamp("updated_after", t).map_err(ToolError::invalid))
+            .transpose()?,
+        account_id: opt_id("account_id", account_id)?,
+        owner_id: opt_id("owner_id", owner_id)?,
+        tag,
+    })
+}
+
+pub async fn list<T>(
+    app: Arc<App>,
+    cx: &CallCx,
+    noun: &Noun,
+    paging: &Paging,
+    mut q: Query,
+    map_fn: MapFn<T>,
+) -> Result<ListResult<T>, ToolError> {
+    // With a cursor the filters are the cursor's; `list::run` refuses different ones.
+    let given = party::query_json(&q);
+    if let Some(f) = list::filters_of(noun.list_tool, paging)? {
+        let s = |k: &str| f.get(k).and_then(Value::as_str).map(str::to_owned);
+        q = query(
+            &s("search"),
+            &s("updated_after"),
+            &s("account_id"),
+            &s("owner_id"),
+            &s("tag"),
+        )?;
+    }
+    let filters = given;
+    let include_raw = paging.include_remote_data;
+    let kind = noun.kind;
+    list::run(noun.list_tool, paging, filters, cx, |page, per_page| {
+        let app = app.clone();
+        let q = q.clone();
+        async move {
+            let req = party::list_request(kind, &q, page, per_page);
+            let fetched = app.client.list_page(&req, PARTIES.plural).await?;
+            let kept: Vec<&Value> = fetched
+                .items
+                .iter()
+                .filter(|raw| party::matches(kind, &q, raw))
+                .collect();
+            let defs = definitions_for(&app, &kept).await?;
+            let items = kept
+                .into_iter()
+                .map(|raw| map_fn(raw, &defs, include_raw).map_err(ToolError::from))
+                .collect::<Result<Vec<T>, _>>()?;
+            Ok(Fetched {
+                items,
+                has_next: fetched.next.is_some(),
+            })
+        }
+    })
+    .await
+}
+
+fn not_found(noun: &Noun, id: &str) -> String {
+    format!(
+        "no {} {id}; find ids with {}",
+        noun.noun, noun.list_tool
+    )
+}
+
+async fn fetch(app: &App, noun: &Noun, id: &str, embed: bool) -> Result<Value, ToolError> {
+    let n = record_id(id, noun.noun, noun.list_tool)?;
+    let query = if embed {
+        vec![("embed".to_owned(), party::EMBED.to_owned())]
+    } else {
+        Vec::new()
+    };
+    let raw = app
+        .client
+        .show(&PARTIES, n, &query)
+        .await
+        .map_err(|e| ToolError::from(e).on_not_found(not_found(noun, id)))?;
+    if !party::is_kind(&raw, noun.kind) {
+        let other = if noun.kind == Kind::Person {
+            "an account (organisation); use crm_get_account"
+        } else {
+            "a contact (person); use crm_get_contact"
+        };
+        return Err(ToolError::not_found(format!(
+            "no {} {id}: that id is {other}",
+            noun.noun
+        )));
+    }
+    Ok(raw)
+}
+
+pub async fn get<T>(
+    app: &App,
+    noun: &Noun,
+    id: &str,
+    include_raw: bool,
+    map_fn: MapFn<T>,
+) -> Result<T, ToolError> {
+    let raw = fetch(app, noun, id, true).await?;
+    let defs = definitions_for(app, &[&raw]).await?;
+    Ok(map_fn(&raw, &defs, include_raw)?)
+}
+
+/// Deletes after checking the id is of the right kind (a contact id given to
+/// crm_delete_account must not delete a person).
+pub async fn delete(
+    app: &App,
+    noun: &Noun,
+    id: &str,
+    dry_run: bool,
+) -> Result<WriteResult<Deleted>, ToolError> {
+    let n = record_id(id, noun.noun, noun.list_tool)?;
+    if dry_run {
+        return Ok(WriteResult::DryRun(plan(
+            "DELETE",
+            format!("{}/{n}", PARTIES.path),
+            PARTIES.single,
+            None,
+        )));
+    }
+    fetch(app, noun, id, false).await?;
+    app.client
+        .delete(&PARTIES, n)
+        .await
+        .map_err(|e| ToolError::from(e).on_not_found(not_found(noun, id)))?;
+    Ok(WriteResult::Record(Deleted {
+        id: n.to_string(),
+        deleted: true,
+    }))
+}
+
+/// Resolves custom field names and tags to remove into ids (reference data is cached).
+pub async fn resolve(
+    app: &App,
+    kind: Kind,
+    custom_fields: Option<&Map<String, Value>>,
+    remove_tags: Option<&[String]>,
+) -> Result<Resolved, ToolError> {
+    let mut resolved = Resolved::default();
+    if let Some(cf) = custom_fields.filter(|m| !m.is_empty()) {
+        let defs = definitions(app).await?;
+        resolved.field_rows =
+            fields::write(cf, &defs, |d| kind.field_applies(d)).map_err(ToolError::invalid)?;
+    }
+    if let Some(names) = remove_tags.filter(|t| !t.is_empty()) {
+        let tags = app
+            .refdata
+            .list(&app.client, PARTY_TAGS.path, PARTY_TAGS.plural, &[])
+            .await?;
+        for name in names {
+            let found = tags.iter().find(|t| {
+                t.get("name")
+                    .and_then(Value::as_str)
+                    .is_some_and(|n| n.eq_ignore_ascii_case(name.trim()))
+                    || t.get("id").and_then(Value::as_i64).map(|i| i.to_string()).as_deref()
+                        == Some(name.trim())
+            });
+            match found.and_then(|t| t.get("id").and_then(Value::as_i64)) {
+                Some(id) => resolved.remove_tag_ids.push(id),
+                None => {
+                    return Err(ToolError::invalid(format!(
+                        "no tag `{name}` to remove; tags in use: {}",
+                        tags.iter()
+                            .filter_map(|t| t.get("name").and_then(Value::as_str))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )));
+                }
+            }
+        }
+    }
+    Ok(resolved)
+}
+
+/// Sends a create (`id` None) or update, or returns the plan with `dry_run`.
+pub async fn write<T>(
+    app: &App,
+    noun: &Noun,
+    id: Option<(&str, i64)>,
+    body: Map<String, Value>,
+    dry_run: bool,
+    map_fn: MapFn<T>,
+) -> Result<WriteResult<T>, ToolError> {
+    let (method, path) = match id {
+        None => (Method::Post, PARTIES.path.to_owned()),
+        Some((_, n)) => (Method::Put, format!("{}/{n}", PARTIES.path)),
+    };
+    if dry_run {
+        let verb = if method == Method::Post { "POST" } else { "PUT" };
+        return Ok(WriteResult::DryRun(plan(verb, path, PARTIES.single, Some(body))));
+    }
+    if id.is_none() && body.is_empty() {
+        return Err(ToolError::invalid("nothing to write"));
+    }
+    if let Some((given, _)) = id {
+        if body.is_empty() {
+            return Err(ToolError::invalid(
+                "nothing to change: give at least one field to update",
+            ));
+        }
+        // Refuse to write contact fields onto an organisation (or the reverse).
+        fetch(app, noun, given, false).await?;
+    }
+    let mut wrapped = Map::new();
+    wrapped.insert(PARTIES.single.to_owned(), Value::Object(body));
+    let req = Request::new(method, path)
+        .query("embed", party::EMBED)
+        .body(Value::Object(wrapped));
+    let resp = app.client.send(&req).await.map_err(|e| {
+        let e = ToolError::from(e);
+        match id {
+            Some((given, _)) => e.on_not_found(not_found(noun, given)),
+            None => e,
+        }
+    })?;
+    let raw = crate::capsule::client::unwrap_key(resp.body, PARTIES.single)?;
+    let defs = definitions_for(app, &[&raw]).await?;
+    Ok(WriteResult::Record(map_fn(&raw, &defs, false)?))
+}
