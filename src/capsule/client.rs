@@ -288,12 +288,13 @@ impl CapsuleClient {
                 attempt = number,
                 "capsule request"
             );
-            if let Some(resp) = &response {
-                if resp.status == 401 && !refreshed {
-                    refreshed = true;
-                    if self.inner.tokens.refused(&token).await? {
-                        continue;
-                    }
+            if let Some(resp) = &response
+                && resp.status == 401
+                && !refreshed
+            {
+                refreshed = true;
+                if self.inner.tokens.refused(&token).await? {
+                    continue;
                 }
             }
             let decision = retry::decide(&Attempt {
@@ -432,10 +433,10 @@ impl CapsuleClient {
     }
 
     fn block_until(&self, until: Instant) {
-        if let Ok(mut state) = self.inner.rate.lock() {
-            if state.blocked_until.is_none_or(|b| b < until) {
-                state.blocked_until = Some(until);
-            }
+        if let Ok(mut state) = self.inner.rate.lock()
+            && state.blocked_until.is_none_or(|b| b < until)
+        {
+            state.blocked_until = Some(until);
         }
     }
 
