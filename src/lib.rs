@@ -1,1 +1,2 @@
 pub mod capsule;
+pub mod transport;
