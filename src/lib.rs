@@ -20,3 +20,4 @@ pub mod config;
 pub mod server;
 pub mod tools;
 pub mod unified;
+pub mod transport;

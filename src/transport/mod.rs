@@ -1,0 +1,3 @@
+//! How MCP clients reach the server. stdio is served by rmcp directly; HTTP lives here.
+
+pub mod http;
