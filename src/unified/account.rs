@@ -52,6 +52,7 @@ pub struct AccountFields {
     /// Organisation name (required on create).
     #[serde(default)]
     pub name: Option<String>,
+    /// Free-text background about the organisation.
     #[serde(default, deserialize_with = "super::input::double_option")]
     pub description: Option<Option<String>>,
     /// User id from crm_list_users.
@@ -63,10 +64,13 @@ pub struct AccountFields {
     /// Added to the account; on update give `id` to change a row, `id` + `delete` to remove it.
     #[serde(default)]
     pub email_addresses: Option<Vec<super::input::EmailInput>>,
+    /// Phone numbers, as for `email_addresses`.
     #[serde(default)]
     pub phone_numbers: Option<Vec<super::input::PhoneInput>>,
+    /// Postal addresses, as for `email_addresses`.
     #[serde(default)]
     pub addresses: Option<Vec<super::input::AddressInput>>,
+    /// Websites and social profiles, as for `email_addresses`.
     #[serde(default)]
     pub urls: Option<Vec<super::input::UrlInput>>,
     /// Tag names to add (created if new).

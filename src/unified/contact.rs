@@ -60,8 +60,10 @@ pub struct Contact {
 /// and `null` clears one.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 pub struct ContactFields {
+    /// Given name.
     #[serde(default, deserialize_with = "super::input::double_option")]
     pub first_name: Option<Option<String>>,
+    /// Family name.
     #[serde(default, deserialize_with = "super::input::double_option")]
     pub last_name: Option<Option<String>>,
     /// Job title.
@@ -70,6 +72,7 @@ pub struct ContactFields {
     /// Salutation; must be one Capsule knows (`Mr`, `Mrs`, `Ms`, `Dr`, ...).
     #[serde(default, deserialize_with = "super::input::double_option")]
     pub salutation: Option<Option<String>>,
+    /// Free-text background about the person.
     #[serde(default, deserialize_with = "super::input::double_option")]
     pub description: Option<Option<String>>,
     /// The organisation (account id from crm_list_accounts); null unlinks.
@@ -84,10 +87,13 @@ pub struct ContactFields {
     /// Added to the contact; on update give `id` to change a row, `id` + `delete` to remove it.
     #[serde(default)]
     pub email_addresses: Option<Vec<super::input::EmailInput>>,
+    /// Phone numbers, as for `email_addresses`.
     #[serde(default)]
     pub phone_numbers: Option<Vec<super::input::PhoneInput>>,
+    /// Postal addresses, as for `email_addresses`.
     #[serde(default)]
     pub addresses: Option<Vec<super::input::AddressInput>>,
+    /// Websites and social profiles, as for `email_addresses`.
     #[serde(default)]
     pub urls: Option<Vec<super::input::UrlInput>>,
     /// Tag names to add (created if new).
