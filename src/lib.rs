@@ -17,7 +17,8 @@
 pub mod app;
 pub mod capsule;
 pub mod config;
+pub mod sandbox;
 pub mod server;
 pub mod tools;
-pub mod unified;
 pub mod transport;
+pub mod unified;
