@@ -66,22 +66,47 @@ pub struct Common {
     #[arg(long, global = true, env = "CAPSULE_MCP_READ_ONLY")]
     pub read_only: bool,
     /// Comma-separated toolsets to serve (default all), e.g. contacts,accounts.
-    #[arg(long, global = true, env = "CAPSULE_MCP_TOOLSETS", value_delimiter = ',')]
+    #[arg(
+        long,
+        global = true,
+        env = "CAPSULE_MCP_TOOLSETS",
+        value_delimiter = ','
+    )]
     pub toolsets: Option<Vec<String>>,
     /// Comma-separated exact tool names to serve (default all).
     #[arg(long, global = true, env = "CAPSULE_MCP_TOOLS", value_delimiter = ',')]
     pub tools: Option<Vec<String>>,
     /// Log level or filter for stderr logs (RUST_LOG syntax); RUST_LOG wins when set.
-    #[arg(long, global = true, env = "CAPSULE_MCP_LOG_LEVEL", default_value = "info")]
+    #[arg(
+        long,
+        global = true,
+        env = "CAPSULE_MCP_LOG_LEVEL",
+        default_value = "info"
+    )]
     pub log_level: String,
     /// Seconds reference data (field definitions, tags, pipelines, users) stays cached.
-    #[arg(long, global = true, env = "CAPSULE_MCP_CACHE_TTL", default_value_t = 300)]
+    #[arg(
+        long,
+        global = true,
+        env = "CAPSULE_MCP_CACHE_TTL",
+        default_value_t = 300
+    )]
     pub cache_ttl: u64,
     /// Seconds one request to Capsule may take.
-    #[arg(long, global = true, env = "CAPSULE_MCP_REQUEST_TIMEOUT", default_value_t = 20)]
+    #[arg(
+        long,
+        global = true,
+        env = "CAPSULE_MCP_REQUEST_TIMEOUT",
+        default_value_t = 20
+    )]
     pub request_timeout: u64,
     /// Seconds one tool call may take, retries and rate-limit waits included.
-    #[arg(long, global = true, env = "CAPSULE_MCP_CALL_BUDGET", default_value_t = 60)]
+    #[arg(
+        long,
+        global = true,
+        env = "CAPSULE_MCP_CALL_BUDGET",
+        default_value_t = 60
+    )]
     pub call_budget: u64,
 }
 

@@ -289,12 +289,14 @@ impl CapsuleClient {
                 "capsule request"
             );
             if let Some(resp) = &response
-                && resp.status == 401 && !refreshed {
-                    refreshed = true;
-                    if self.inner.tokens.refused(&token).await? {
-                        continue;
-                    }
+                && resp.status == 401
+                && !refreshed
+            {
+                refreshed = true;
+                if self.inner.tokens.refused(&token).await? {
+                    continue;
                 }
+            }
             let decision = retry::decide(&Attempt {
                 method: req.method,
                 outcome,
@@ -432,9 +434,10 @@ impl CapsuleClient {
 
     fn block_until(&self, until: Instant) {
         if let Ok(mut state) = self.inner.rate.lock()
-            && state.blocked_until.is_none_or(|b| b < until) {
-                state.blocked_until = Some(until);
-            }
+            && state.blocked_until.is_none_or(|b| b < until)
+        {
+            state.blocked_until = Some(until);
+        }
     }
 
     /// Waits while the window is known to be exhausted, and paces requests when the remaining

@@ -3,10 +3,10 @@
 pub mod auth;
 pub mod client;
 pub mod endpoint;
-pub mod map;
-pub mod refdata;
 pub mod error;
+pub mod map;
 pub mod page;
+pub mod refdata;
 pub mod retry;
 pub mod wire;
 

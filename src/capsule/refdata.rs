@@ -49,9 +49,10 @@ impl RefData {
         let slot = self.slot(&key);
         let mut guard = slot.lock().await;
         if let Some((at, items)) = guard.as_ref()
-            && at.elapsed() < self.ttl {
-                return Ok(items.clone());
-            }
+            && at.elapsed() < self.ttl
+        {
+            return Ok(items.clone());
+        }
         let mut req = Request::get(path).queries(query);
         if !plural.is_empty() && !query.iter().any(|(k, _)| k == "perPage") && paginated(path) {
             req = req.query("perPage", MAX_PER_PAGE.to_string());

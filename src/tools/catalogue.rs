@@ -39,7 +39,10 @@ mod tests {
     use crate::server::{Registry, Selection};
 
     fn all() -> Vec<Tool> {
-        Registry::build(&Selection::default()).unwrap().tools().to_vec()
+        Registry::build(&Selection::default())
+            .unwrap()
+            .tools()
+            .to_vec()
     }
 
     fn root() -> PathBuf {
@@ -90,8 +93,12 @@ mod tests {
     fn readme_tool_table_matches_the_code() {
         let path = root().join("README.md");
         let readme = std::fs::read_to_string(&path).unwrap();
-        let start = readme.find(README_START).expect("README has the tools:start marker");
-        let end = readme.find(README_END).expect("README has the tools:end marker");
+        let start = readme
+            .find(README_START)
+            .expect("README has the tools:start marker");
+        let end = readme
+            .find(README_END)
+            .expect("README has the tools:end marker");
         let generated = format!("{README_START}\n{}{README_END}", table(&all()));
         let current = &readme[start..end + README_END.len()];
         if updating() {
@@ -132,19 +139,37 @@ mod tests {
             );
             let d = t.description.as_deref().unwrap_or_default();
             assert!(d.len() >= 20, "{name} needs a real description");
-            assert!(d.len() <= 400, "{name}: keep the description short ({} chars)", d.len());
-            assert!(t.title.as_deref().is_some_and(|s| !s.is_empty()), "{name} needs a title");
+            assert!(
+                d.len() <= 400,
+                "{name}: keep the description short ({} chars)",
+                d.len()
+            );
+            assert!(
+                t.title.as_deref().is_some_and(|s| !s.is_empty()),
+                "{name} needs a title"
+            );
             let a = t.annotations.as_ref().expect("annotations");
             assert!(a.read_only_hint.is_some(), "{name}: readOnlyHint");
             assert!(a.destructive_hint.is_some(), "{name}: destructiveHint");
             assert!(a.idempotent_hint.is_some(), "{name}: idempotentHint");
             assert!(a.open_world_hint.is_some(), "{name}: openWorldHint");
             let input = &t.input_schema;
-            assert_eq!(input.get("type"), Some(&Value::String("object".into())), "{name}");
+            assert_eq!(
+                input.get("type"),
+                Some(&Value::String("object".into())),
+                "{name}"
+            );
             for key in ["anyOf", "oneOf", "allOf", "$ref"] {
-                assert!(!input.contains_key(key), "{name}: top-level {key} in input schema");
+                assert!(
+                    !input.contains_key(key),
+                    "{name}: top-level {key} in input schema"
+                );
             }
-            assert_eq!(input.get("additionalProperties"), Some(&Value::Bool(false)), "{name}");
+            assert_eq!(
+                input.get("additionalProperties"),
+                Some(&Value::Bool(false)),
+                "{name}"
+            );
             for (prop, schema) in props(input) {
                 let described = schema
                     .get("description")
@@ -159,11 +184,23 @@ mod tests {
             }
             let is_write = a.read_only_hint == Some(false);
             if is_write && name != "capsule_api_request" {
-                assert!(props(input).contains_key("dry_run"), "{name}: writes take dry_run");
+                assert!(
+                    props(input).contains_key("dry_run"),
+                    "{name}: writes take dry_run"
+                );
             }
             if name.starts_with("crm_list_") {
-                for k in ["limit", "cursor", "fetch_all", "max_records", "include_remote_data"] {
-                    assert!(props(input).contains_key(k), "{name}: list tools take `{k}`");
+                for k in [
+                    "limit",
+                    "cursor",
+                    "fetch_all",
+                    "max_records",
+                    "include_remote_data",
+                ] {
+                    assert!(
+                        props(input).contains_key(k),
+                        "{name}: list tools take `{k}`"
+                    );
                 }
             }
         }

@@ -129,9 +129,13 @@ pub fn tools() -> Vec<ToolSpec> {
                 kind: Kind::Create,
             },
             |app, a: CreateContact, _cx| async move {
-                let resolved =
-                    parties::resolve(&app, PartyKind::Person, a.fields.custom_fields.as_ref(), None)
-                        .await?;
+                let resolved = parties::resolve(
+                    &app,
+                    PartyKind::Person,
+                    a.fields.custom_fields.as_ref(),
+                    None,
+                )
+                .await?;
                 let body = party::contact_body(&a.fields, &resolved, true)
                     .map_err(super::ToolError::invalid)?;
                 let out: WriteResult<Contact> =

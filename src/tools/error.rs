@@ -93,7 +93,10 @@ impl From<CapsuleError> for ToolError {
                     );
                 }
                 let (code, text) = match status {
-                    400 => ("bad_request", format!("Capsule refused the request: {message}")),
+                    400 => (
+                        "bad_request",
+                        format!("Capsule refused the request: {message}"),
+                    ),
                     401 => (
                         "unauthorized",
                         format!(
@@ -132,7 +135,10 @@ impl From<CapsuleError> for ToolError {
                         "upstream_error",
                         format!("Capsule failed ({status}: {message}); try again later."),
                     ),
-                    _ => ("upstream_error", format!("Capsule answered {status}: {message}")),
+                    _ => (
+                        "upstream_error",
+                        format!("Capsule answered {status}: {message}"),
+                    ),
                 };
                 if details.is_empty() && status != 404 {
                     details.push(json!({ "capsule_message": message }));

@@ -76,11 +76,12 @@ pub struct Start {
 /// must equal the cursor's (they are part of it); different ones are refused.
 pub fn start(tool: &str, paging: &Paging, filters: &Value) -> Result<Start, ToolError> {
     if let Some(limit) = paging.limit
-        && !(1..=MAX_LIMIT).contains(&limit) {
-            return Err(ToolError::invalid(format!(
-                "`limit` must be between 1 and {MAX_LIMIT}; got {limit}"
-            )));
-        }
+        && !(1..=MAX_LIMIT).contains(&limit)
+    {
+        return Err(ToolError::invalid(format!(
+            "`limit` must be between 1 and {MAX_LIMIT}; got {limit}"
+        )));
+    }
     if let Some(max) = paging.max_records {
         if !(1..=MAX_MAX_RECORDS).contains(&max) {
             return Err(ToolError::invalid(format!(

@@ -30,7 +30,8 @@ pub mod write;
 pub use error::ToolError;
 
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
-type Handler = Arc<dyn Fn(Arc<App>, Value, CallCx) -> BoxFuture<Result<Value, ToolError>> + Send + Sync>;
+type Handler =
+    Arc<dyn Fn(Arc<App>, Value, CallCx) -> BoxFuture<Result<Value, ToolError>> + Send + Sync>;
 
 /// What a tool does to the CRM; sets its annotations and read-only membership.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,8 +115,8 @@ impl CallCx {
     /// Sends a progress notification when the client asked for progress.
     pub async fn progress(&self, progress: f64, total: Option<f64>, message: String) {
         if let (Some(peer), Some(token)) = (&self.peer, &self.progress_token) {
-            let mut param = ProgressNotificationParam::new(token.clone(), progress)
-                .with_message(message);
+            let mut param =
+                ProgressNotificationParam::new(token.clone(), progress).with_message(message);
             if let Some(total) = total {
                 param = param.with_total(total);
             }

@@ -140,10 +140,7 @@ pub async fn list<T>(
 }
 
 fn not_found(noun: &Noun, id: &str) -> String {
-    format!(
-        "no {} {id}; find ids with {}",
-        noun.noun, noun.list_tool
-    )
+    format!("no {} {id}; find ids with {}", noun.noun, noun.list_tool)
 }
 
 async fn fetch(app: &App, noun: &Noun, id: &str, embed: bool) -> Result<Value, ToolError> {
@@ -235,7 +232,10 @@ pub async fn resolve(
                 t.get("name")
                     .and_then(Value::as_str)
                     .is_some_and(|n| n.eq_ignore_ascii_case(name.trim()))
-                    || t.get("id").and_then(Value::as_i64).map(|i| i.to_string()).as_deref()
+                    || t.get("id")
+                        .and_then(Value::as_i64)
+                        .map(|i| i.to_string())
+                        .as_deref()
                         == Some(name.trim())
             });
             match found.and_then(|t| t.get("id").and_then(Value::as_i64)) {
@@ -269,8 +269,17 @@ pub async fn write<T>(
         Some((_, n)) => (Method::Put, format!("{}/{n}", PARTIES.path)),
     };
     if dry_run {
-        let verb = if method == Method::Post { "POST" } else { "PUT" };
-        return Ok(WriteResult::DryRun(plan(verb, path, PARTIES.single, Some(body))));
+        let verb = if method == Method::Post {
+            "POST"
+        } else {
+            "PUT"
+        };
+        return Ok(WriteResult::DryRun(plan(
+            verb,
+            path,
+            PARTIES.single,
+            Some(body),
+        )));
     }
     if id.is_none() && body.is_empty() {
         return Err(ToolError::invalid("nothing to write"));

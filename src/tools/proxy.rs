@@ -47,7 +47,11 @@ pub struct ApiResponse {
 /// `@`, backslashes, schemes, encoded separators or dots, control characters, queries and
 /// fragments. Only a plain percent-encoded path under `/` passes.
 pub fn check_path(path: &str) -> Result<(), String> {
-    let refuse = |why: &str| Err(format!("`path` refused: {why}. Give a path such as /parties/11587"));
+    let refuse = |why: &str| {
+        Err(format!(
+            "`path` refused: {why}. Give a path such as /parties/11587"
+        ))
+    };
     if !path.starts_with('/') {
         return refuse("it must start with /");
     }

@@ -45,7 +45,9 @@ pub async fn stdio_client(sb: &Sandbox, extra: &[&str]) -> Client {
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn capsule-mcp stdio");
-    ().serve(transport).await.expect("MCP initialize over stdio")
+    ().serve(transport)
+        .await
+        .expect("MCP initialize over stdio")
 }
 
 /// The binary serving HTTP on an ephemeral port; returns the child and its /mcp URL.
@@ -84,8 +86,7 @@ pub async fn http_server(
 }
 
 pub async fn http_client(url: &str) -> Client {
-    ()
-        .serve(StreamableHttpClientTransport::from_uri(url.to_owned()))
+    ().serve(StreamableHttpClientTransport::from_uri(url.to_owned()))
         .await
         .expect("MCP initialize over HTTP")
 }
@@ -113,7 +114,12 @@ pub async fn ok(client: &Client, tool: &str, args: Value) -> Value {
 /// The `error` object of a failed call.
 pub async fn err(client: &Client, tool: &str, args: Value) -> Value {
     let r = call(client, tool, args.clone()).await;
-    assert_eq!(r.is_error, Some(true), "{tool} {args} should fail: {:?}", r.structured_content);
+    assert_eq!(
+        r.is_error,
+        Some(true),
+        "{tool} {args} should fail: {:?}",
+        r.structured_content
+    );
     r.structured_content.expect("structured error")["error"].clone()
 }
 
@@ -148,7 +154,11 @@ pub async fn admin(sb: &Sandbox, what: &str, body: Value) {
         .send()
         .await
         .unwrap();
-    assert!(resp.status().is_success(), "/_sandbox/{what}: {}", resp.status());
+    assert!(
+        resp.status().is_success(),
+        "/_sandbox/{what}: {}",
+        resp.status()
+    );
 }
 
 pub fn ids(list: &Value) -> Vec<String> {

@@ -16,10 +16,16 @@ async fn lists_contacts_across_two_pages_with_the_cursor() {
     let client = stdio_client(&sb, &[]).await;
     let first = ok(&client, "crm_list_contacts", json!({"limit": 5})).await;
     assert_eq!(first["result_count"], 5);
-    let cursor = first["next_cursor"].as_str().expect("a next page").to_owned();
+    let cursor = first["next_cursor"]
+        .as_str()
+        .expect("a next page")
+        .to_owned();
     for c in first["result"].as_array().unwrap() {
         assert!(c["name"].as_str().is_some_and(|n| !n.is_empty()));
-        assert!(c.get("remote_data").is_none(), "remote_data only when asked");
+        assert!(
+            c.get("remote_data").is_none(),
+            "remote_data only when asked"
+        );
     }
     let second = ok(&client, "crm_list_contacts", json!({"cursor": cursor})).await;
     assert_eq!(second["result_count"], 5);
@@ -27,7 +33,12 @@ async fn lists_contacts_across_two_pages_with_the_cursor() {
     let b: HashSet<_> = ids(&second).into_iter().collect();
     assert!(a.is_disjoint(&b), "the second page repeats the first");
     // Filters given with a cursor must be the cursor's.
-    let e = err(&client, "crm_list_contacts", json!({"cursor": first["next_cursor"], "search": "zzz"})).await;
+    let e = err(
+        &client,
+        "crm_list_contacts",
+        json!({"cursor": first["next_cursor"], "search": "zzz"}),
+    )
+    .await;
     assert_eq!(e["code"], "invalid_argument");
     client.cancel().await.unwrap();
 }
@@ -36,10 +47,20 @@ async fn lists_contacts_across_two_pages_with_the_cursor() {
 async fn fetch_all_reads_every_contact_up_to_the_bound() {
     let sb = sandbox().await;
     let client = stdio_client(&sb, &[]).await;
-    let all = ok(&client, "crm_list_contacts", json!({"fetch_all": true, "limit": 25})).await;
+    let all = ok(
+        &client,
+        "crm_list_contacts",
+        json!({"fetch_all": true, "limit": 25}),
+    )
+    .await;
     assert_eq!(all["result_count"], 60, "the sandbox seeds 60 people");
     assert!(all["next_cursor"].is_null());
-    let some = ok(&client, "crm_list_contacts", json!({"fetch_all": true, "limit": 10, "max_records": 20})).await;
+    let some = ok(
+        &client,
+        "crm_list_contacts",
+        json!({"fetch_all": true, "limit": 10, "max_records": 20}),
+    )
+    .await;
     assert_eq!(some["result_count"], 20);
     assert!(some["next_cursor"].is_string());
     client.cancel().await.unwrap();
@@ -50,7 +71,12 @@ async fn contact_round_trip_with_a_custom_field_by_name() {
     let sb = sandbox().await;
     let client = stdio_client(&sb, &[]).await;
     // A text custom field that applies to people, found through the proxy.
-    let defs = ok(&client, "capsule_api_request", json!({"method": "GET", "path": "/parties/fields/definitions"})).await;
+    let defs = ok(
+        &client,
+        "capsule_api_request",
+        json!({"method": "GET", "path": "/parties/fields/definitions"}),
+    )
+    .await;
     let field = defs["body"]["definitions"]
         .as_array()
         .unwrap()
@@ -62,13 +88,18 @@ async fn contact_round_trip_with_a_custom_field_by_name() {
         .to_owned();
     let account = ok(&client, "crm_list_accounts", json!({"limit": 1})).await["result"][0].clone();
 
-    let created = ok(&client, "crm_create_contact", json!({
-        "first_name": "Ada", "last_name": "Lovelace", "title": "Analyst",
-        "account_id": account["id"],
-        "email_addresses": [{"email": "ada@example.com", "type": "Work"}],
-        "phone_numbers": [{"number": "+44 20 7946 0000", "type": "Mobile"}],
-        "tags": ["Mathematician"]
-    })).await;
+    let created = ok(
+        &client,
+        "crm_create_contact",
+        json!({
+            "first_name": "Ada", "last_name": "Lovelace", "title": "Analyst",
+            "account_id": account["id"],
+            "email_addresses": [{"email": "ada@example.com", "type": "Work"}],
+            "phone_numbers": [{"number": "+44 20 7946 0000", "type": "Mobile"}],
+            "tags": ["Mathematician"]
+        }),
+    )
+    .await;
     let id = created["id"].as_str().unwrap().to_owned();
     assert_eq!(created["name"], "Ada Lovelace");
     assert_eq!(created["account"]["id"], account["id"]);
@@ -77,26 +108,51 @@ async fn contact_round_trip_with_a_custom_field_by_name() {
     let got = ok(&client, "crm_get_contact", json!({"id": id})).await;
     assert_eq!(got["title"], "Analyst");
     assert_eq!(got["phone_numbers"][0]["type"], "Mobile");
-    assert!(got["tags"].as_array().unwrap().iter().any(|t| t["name"] == "Mathematician"));
+    assert!(
+        got["tags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["name"] == "Mathematician")
+    );
 
     let email_id = got["email_addresses"][0]["id"].as_str().unwrap().to_owned();
-    let updated = ok(&client, "crm_update_contact", json!({
-        "id": id, "custom_fields": {field.clone(): "Analytical Engine"},
-        "email_addresses": [{"id": email_id, "delete": true}, {"email": "ada@engine.org"}],
-        "remove_tags": ["Mathematician"], "title": null
-    })).await;
+    let updated = ok(
+        &client,
+        "crm_update_contact",
+        json!({
+            "id": id, "custom_fields": {field.clone(): "Analytical Engine"},
+            "email_addresses": [{"id": email_id, "delete": true}, {"email": "ada@engine.org"}],
+            "remove_tags": ["Mathematician"], "title": null
+        }),
+    )
+    .await;
     assert_eq!(updated["custom_fields"][&field], "Analytical Engine");
-    let emails: Vec<&str> = updated["email_addresses"].as_array().unwrap().iter().map(|e| e["email"].as_str().unwrap()).collect();
+    let emails: Vec<&str> = updated["email_addresses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["email"].as_str().unwrap())
+        .collect();
     assert_eq!(emails, vec!["ada@engine.org"]);
     assert!(updated.get("title").is_none(), "null cleared the job title");
-    assert!(updated.get("tags").is_none_or(|t| t.as_array().unwrap().is_empty()));
+    assert!(
+        updated
+            .get("tags")
+            .is_none_or(|t| t.as_array().unwrap().is_empty())
+    );
 
     let deleted = ok(&client, "crm_delete_contact", json!({"id": id})).await;
     assert_eq!(deleted, json!({"id": id, "deleted": true}));
     let gone = err(&client, "crm_get_contact", json!({"id": id})).await;
     assert_eq!(gone["status"], 404);
     assert_eq!(gone["code"], "not_found");
-    assert!(gone["message"].as_str().unwrap().contains("crm_list_contacts"));
+    assert!(
+        gone["message"]
+            .as_str()
+            .unwrap()
+            .contains("crm_list_contacts")
+    );
     client.cancel().await.unwrap();
 }
 
@@ -112,17 +168,31 @@ async fn account_round_trip_and_kind_checks() {
     let id = created["id"].as_str().unwrap().to_owned();
     assert_eq!(created["website"], "https://engines.example");
     assert_eq!(created["addresses"][0]["city"], "London");
-    let updated = ok(&client, "crm_update_account", json!({"id": id, "name": "Analytical Engines Ltd"})).await;
+    let updated = ok(
+        &client,
+        "crm_update_account",
+        json!({"id": id, "name": "Analytical Engines Ltd"}),
+    )
+    .await;
     assert_eq!(updated["name"], "Analytical Engines Ltd");
-    assert_eq!(updated["description"], "Brass and steam", "fields left out keep their value");
+    assert_eq!(
+        updated["description"], "Brass and steam",
+        "fields left out keep their value"
+    );
     // An account id is not a contact.
     let e = err(&client, "crm_get_contact", json!({"id": id})).await;
     assert_eq!(e["code"], "not_found");
     let e = err(&client, "crm_delete_contact", json!({"id": id})).await;
-    assert_eq!(e["code"], "not_found", "a contact delete must not delete an account");
+    assert_eq!(
+        e["code"], "not_found",
+        "a contact delete must not delete an account"
+    );
     ok(&client, "crm_get_account", json!({"id": id})).await;
     ok(&client, "crm_delete_account", json!({"id": id})).await;
-    assert_eq!(err(&client, "crm_get_account", json!({"id": id})).await["status"], 404);
+    assert_eq!(
+        err(&client, "crm_get_account", json!({"id": id})).await["status"],
+        404
+    );
     client.cancel().await.unwrap();
 }
 
@@ -140,20 +210,39 @@ async fn bad_arguments_never_reach_capsule() {
         ("crm_list_contacts", json!({"cursor": "garbage"})),
         ("crm_list_contacts", json!({"max_records": 10})),
         ("crm_create_contact", json!({"title": "No name"})),
-        ("crm_create_contact", json!({"first_name": "X", "email_addresses": [{"id": "1", "email": "a@b"}]})),
+        (
+            "crm_create_contact",
+            json!({"first_name": "X", "email_addresses": [{"id": "1", "email": "a@b"}]}),
+        ),
         ("crm_update_contact", json!({"id": "1", "owner_id": "me"})),
         ("crm_create_account", json!({})),
-        ("capsule_api_request", json!({"method": "GET", "path": "/../oauth/token"})),
-        ("capsule_api_request", json!({"method": "GET", "path": "//evil.example/x"})),
-        ("capsule_api_request", json!({"method": "GET", "path": "/parties%2f..%2f..%2foauth"})),
-        ("capsule_api_request", json!({"method": "PATCH", "path": "/parties"})),
+        (
+            "capsule_api_request",
+            json!({"method": "GET", "path": "/../oauth/token"}),
+        ),
+        (
+            "capsule_api_request",
+            json!({"method": "GET", "path": "//evil.example/x"}),
+        ),
+        (
+            "capsule_api_request",
+            json!({"method": "GET", "path": "/parties%2f..%2f..%2foauth"}),
+        ),
+        (
+            "capsule_api_request",
+            json!({"method": "PATCH", "path": "/parties"}),
+        ),
     ];
     for (tool, args) in cases {
         let e = err(&client, tool, args.clone()).await;
         assert_eq!(e["code"], "invalid_argument", "{tool} {args}: {e}");
         assert_eq!(e["status"], 400);
     }
-    assert_eq!(total_requests(&sb).await, before, "no request may reach Capsule");
+    assert_eq!(
+        total_requests(&sb).await,
+        before,
+        "no request may reach Capsule"
+    );
     client.cancel().await.unwrap();
 }
 
@@ -161,13 +250,21 @@ async fn bad_arguments_never_reach_capsule() {
 async fn capsule_validation_errors_are_kept_in_details() {
     let sb = sandbox().await;
     let client = stdio_client(&sb, &[]).await;
-    let e = err(&client, "crm_create_contact", json!({
-        "first_name": "Bad", "addresses": [{"city": "Nowhere", "country": "Narnia"}]
-    })).await;
+    let e = err(
+        &client,
+        "crm_create_contact",
+        json!({
+            "first_name": "Bad", "addresses": [{"city": "Nowhere", "country": "Narnia"}]
+        }),
+    )
+    .await;
     assert_eq!(e["status"], 422);
     assert_eq!(e["code"], "validation_failed");
     let details = e["details"].to_string();
-    assert!(details.contains("country"), "Capsule's field error kept: {details}");
+    assert!(
+        details.contains("country"),
+        "Capsule's field error kept: {details}"
+    );
     client.cancel().await.unwrap();
 }
 
@@ -176,12 +273,22 @@ async fn dry_run_sends_nothing() {
     let sb = sandbox().await;
     let client = stdio_client(&sb, &[]).await;
     let before = total_requests(&sb).await;
-    let plan = ok(&client, "crm_create_contact", json!({"first_name": "Dry", "dry_run": true})).await;
+    let plan = ok(
+        &client,
+        "crm_create_contact",
+        json!({"first_name": "Dry", "dry_run": true}),
+    )
+    .await;
     assert_eq!(plan["dry_run"], true);
     assert_eq!(plan["method"], "POST");
     assert_eq!(plan["path"], "/parties");
     assert_eq!(plan["body"]["party"]["firstName"], "Dry");
-    let plan = ok(&client, "crm_delete_account", json!({"id": "12", "dry_run": true})).await;
+    let plan = ok(
+        &client,
+        "crm_delete_account",
+        json!({"id": "12", "dry_run": true}),
+    )
+    .await;
     assert_eq!(plan["method"], "DELETE");
     assert_eq!(total_requests(&sb).await, before);
     client.cancel().await.unwrap();
@@ -191,12 +298,27 @@ async fn dry_run_sends_nothing() {
 async fn proxy_get_and_request_counts() {
     let sb = sandbox().await;
     let client = stdio_client(&sb, &[]).await;
-    let r = ok(&client, "capsule_api_request", json!({"method": "GET", "path": "/parties", "query": {"perPage": "2"}})).await;
+    let r = ok(
+        &client,
+        "capsule_api_request",
+        json!({"method": "GET", "path": "/parties", "query": {"perPage": "2"}}),
+    )
+    .await;
     assert_eq!(r["status"], 200);
     assert_eq!(r["body"]["parties"].as_array().unwrap().len(), 2);
-    assert!(r["headers"]["Link"].as_str().unwrap().contains("rel=\"next\""));
+    assert!(
+        r["headers"]["Link"]
+            .as_str()
+            .unwrap()
+            .contains("rel=\"next\"")
+    );
     assert!(r["headers"]["X-RateLimit-Remaining"].is_string());
-    let missing = err(&client, "capsule_api_request", json!({"method": "GET", "path": "/parties/999999999"})).await;
+    let missing = err(
+        &client,
+        "capsule_api_request",
+        json!({"method": "GET", "path": "/parties/999999999"}),
+    )
+    .await;
     assert_eq!(missing["status"], 404);
 
     // One Capsule request for a get; one for a list page.
@@ -212,12 +334,23 @@ async fn unknown_tools_are_protocol_errors() {
     let sb = sandbox().await;
     let client = stdio_client(&sb, &["--read-only"]).await;
     let tools = client.list_all_tools().await.unwrap();
-    assert!(tools.iter().all(|t| t.annotations.as_ref().and_then(|a| a.read_only_hint) == Some(true)));
+    assert!(
+        tools
+            .iter()
+            .all(|t| t.annotations.as_ref().and_then(|a| a.read_only_hint) == Some(true))
+    );
     let r = client
-        .call_tool(rmcp::model::CallToolRequestParams::new("crm_delete_contact"))
+        .call_tool(rmcp::model::CallToolRequestParams::new(
+            "crm_delete_contact",
+        ))
         .await;
     assert!(r.is_err(), "a tool not served is an unknown tool");
-    let e = err(&client, "capsule_api_request", json!({"method": "DELETE", "path": "/parties/1"})).await;
+    let e = err(
+        &client,
+        "capsule_api_request",
+        json!({"method": "DELETE", "path": "/parties/1"}),
+    )
+    .await;
     assert_eq!(e["code"], "forbidden");
     client.cancel().await.unwrap();
 }
@@ -250,8 +383,11 @@ async fn every_stdout_line_is_json_rpc() {
     let mut seen = HashSet::new();
     let read = tokio::time::timeout(std::time::Duration::from_secs(30), async {
         while seen.len() < 5 {
-            let Some(line) = lines.next_line().await.unwrap() else { break };
-            let v: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON on stdout: {line:?}: {e}"));
+            let Some(line) = lines.next_line().await.unwrap() else {
+                break;
+            };
+            let v: Value = serde_json::from_str(&line)
+                .unwrap_or_else(|e| panic!("not JSON on stdout: {line:?}: {e}"));
             assert_eq!(v["jsonrpc"], "2.0", "{line}");
             if let Some(id) = v.get("id").and_then(Value::as_i64) {
                 seen.insert(id);
@@ -276,7 +412,12 @@ async fn http_round_trip_and_bearer() {
     assert_eq!(got["id"], id);
     client.cancel().await.unwrap();
 
-    let (_child, url) = http_server(&sb, &["--stateless"], &[("CAPSULE_MCP_AUTH_TOKEN", "test-bearer-0123456789")]).await;
+    let (_child, url) = http_server(
+        &sb,
+        &["--stateless"],
+        &[("CAPSULE_MCP_AUTH_TOKEN", "test-bearer-0123456789")],
+    )
+    .await;
     let resp = reqwest::Client::new()
         .post(&url)
         .header("Accept", "application/json, text/event-stream")
@@ -306,7 +447,10 @@ async fn refuses_to_start_without_credentials_and_call_works_on_the_sandbox() {
         .unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("CAPSULE_ACCESS_TOKEN") && stderr.contains("--sandbox"), "{stderr}");
+    assert!(
+        stderr.contains("CAPSULE_ACCESS_TOKEN") && stderr.contains("--sandbox"),
+        "{stderr}"
+    );
 
     let out = tokio::process::Command::new(BIN)
         .args(["call", "crm_list_contacts", r#"{"limit": 2}"#, "--sandbox"])
@@ -314,7 +458,11 @@ async fn refuses_to_start_without_credentials_and_call_works_on_the_sandbox() {
         .output()
         .await
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["result_count"], 2);
 

@@ -79,9 +79,11 @@ pub fn write(
             .iter()
             .find(|d| d.name.as_deref() == Some(key.as_str()))
             .or_else(|| {
-                usable
-                    .iter()
-                    .find(|d| d.name.as_deref().is_some_and(|n| n.eq_ignore_ascii_case(key)))
+                usable.iter().find(|d| {
+                    d.name
+                        .as_deref()
+                        .is_some_and(|n| n.eq_ignore_ascii_case(key))
+                })
             })
             .or_else(|| {
                 key.parse::<i64>()
@@ -133,7 +135,12 @@ fn convert(name: &str, def: &FieldDefinition, value: &Value) -> Result<Value, St
                 .iter()
                 .find(|o| o.eq_ignore_ascii_case(s))
                 .map(|o| Value::String(o.clone()))
-                .ok_or_else(|| format!("custom field `{name}` takes one of: {}", def.options.join(", ")))
+                .ok_or_else(|| {
+                    format!(
+                        "custom field `{name}` takes one of: {}",
+                        def.options.join(", ")
+                    )
+                })
         }
         (_, Value::String(_)) => Ok(value.clone()),
         (_, Value::Number(n)) => Ok(Value::String(n.to_string())),
@@ -185,11 +192,35 @@ mod tests {
         assert!(rows.contains(&json!({"definition": {"id": 47}, "value": "Technology"})));
 
         let err = write(json!({"Nope": 1}).as_object().unwrap(), &d, all).unwrap_err();
-        assert!(err.contains("valid names") && err.contains("Lead Score"), "{err}");
-        assert!(write(json!({"Date of Birth": "31/01/2020"}).as_object().unwrap(), &d, all).is_err());
+        assert!(
+            err.contains("valid names") && err.contains("Lead Score"),
+            "{err}"
+        );
+        assert!(
+            write(
+                json!({"Date of Birth": "31/01/2020"}).as_object().unwrap(),
+                &d,
+                all
+            )
+            .is_err()
+        );
         assert!(write(json!({"Local": "yes"}).as_object().unwrap(), &d, all).is_err());
-        assert!(write(json!({"Industry Sector": "Farming"}).as_object().unwrap(), &d, all).is_err());
+        assert!(
+            write(
+                json!({"Industry Sector": "Farming"}).as_object().unwrap(),
+                &d,
+                all
+            )
+            .is_err()
+        );
         let persons_only = |f: &FieldDefinition| f.capture_rule.as_deref() != Some("organisation");
-        assert!(write(json!({"Industry Sector": "Insurance"}).as_object().unwrap(), &d, persons_only).is_err());
+        assert!(
+            write(
+                json!({"Industry Sector": "Insurance"}).as_object().unwrap(),
+                &d,
+                persons_only
+            )
+            .is_err()
+        );
     }
 }

@@ -181,7 +181,11 @@ pub fn to_account(
     let website = p
         .websites
         .iter()
-        .find(|w| w.service.as_deref().is_none_or(|s| s.eq_ignore_ascii_case("URL")))
+        .find(|w| {
+            w.service
+                .as_deref()
+                .is_none_or(|s| s.eq_ignore_ascii_case("URL"))
+        })
         .and_then(|w| w.url.clone().or_else(|| w.address.clone()));
     Ok(Account {
         id: p.id.map(|i| i.to_string()).unwrap_or_default(),
@@ -215,7 +219,10 @@ pub struct Resolved {
 
 fn set_opt(body: &mut Map<String, Value>, key: &str, v: &Option<Option<String>>) {
     if let Some(v) = v {
-        body.insert(key.into(), v.clone().map(Value::String).unwrap_or(Value::Null));
+        body.insert(
+            key.into(),
+            v.clone().map(Value::String).unwrap_or(Value::Null),
+        );
     }
 }
 
@@ -248,7 +255,10 @@ fn row(
         return Ok(json!({ "id": id, "_delete": true }));
     }
     if id.is_none() && fields.get(required).is_none_or(Value::is_null) {
-        return Err(format!("each new `{what}` item needs `{}`", required_name(what, required)));
+        return Err(format!(
+            "each new `{what}` item needs `{}`",
+            required_name(what, required)
+        ));
     }
     let mut out = Map::new();
     if let Some(id) = id {
@@ -521,7 +531,9 @@ pub fn list_request(kind: Kind, q: &Query, page: u32, per_page: u32) -> Request 
     }
     if let Some(after) = q.updated_after {
         // The filter works in whole days: take the day before, refine on the page.
-        let day = (after - chrono::Duration::days(1)).format("%Y-%m-%d").to_string();
+        let day = (after - chrono::Duration::days(1))
+            .format("%Y-%m-%d")
+            .to_string();
         conditions.push(json!({"field": "updatedOn", "operator": "is after", "value": day}));
     }
     Request::new(Method::Post, format!("{}/filters/results", PARTIES.path))
@@ -538,16 +550,20 @@ pub fn matches(kind: Kind, q: &Query, raw: &Value) -> bool {
         return false;
     }
     if let Some(org) = q.account_id
-        && p.organisation.as_ref().and_then(|o| o.id) != Some(org) {
-            return false;
-        }
+        && p.organisation.as_ref().and_then(|o| o.id) != Some(org)
+    {
+        return false;
+    }
     if let Some(owner) = q.owner_id
-        && p.owner.as_ref().and_then(|o| o.id) != Some(owner) {
-            return false;
-        }
+        && p.owner.as_ref().and_then(|o| o.id) != Some(owner)
+    {
+        return false;
+    }
     if let Some(tag) = &q.tag {
         let has = p.tags.iter().flatten().any(|t| {
-            t.name.as_deref().is_some_and(|n| n.eq_ignore_ascii_case(tag))
+            t.name
+                .as_deref()
+                .is_some_and(|n| n.eq_ignore_ascii_case(tag))
                 || t.id.map(|i| i.to_string()).as_deref() == Some(tag.as_str())
         });
         if !has {
@@ -609,12 +625,21 @@ mod tests {
         assert_eq!(c.title.as_deref(), Some("Creative Director"));
         assert_eq!(c.salutation.as_deref(), Some("Mr"));
         assert_eq!(c.account.as_ref().map(|a| a.id.as_str()), Some("892"));
-        assert_eq!(c.account.as_ref().and_then(|a| a.name.as_deref()), Some("Zestia"));
-        assert_eq!(c.owner.as_ref().and_then(|o| o.name.as_deref()), Some("Ted Danson"));
+        assert_eq!(
+            c.account.as_ref().and_then(|a| a.name.as_deref()),
+            Some("Zestia")
+        );
+        assert_eq!(
+            c.owner.as_ref().and_then(|o| o.name.as_deref()),
+            Some("Ted Danson")
+        );
         assert_eq!(c.email_addresses[0].email, "scott@homestyleshop.co");
         assert_eq!(c.email_addresses[0].kind.as_deref(), Some("Work"));
         assert_eq!(c.addresses[0].postal_code.as_deref(), Some("65629"));
-        assert_eq!(c.addresses[0].street_1.as_deref(), Some("847 North Rush Street"));
+        assert_eq!(
+            c.addresses[0].street_1.as_deref(),
+            Some("847 North Rush Street")
+        );
         assert_eq!(c.urls[0].kind.as_deref(), Some("URL"));
         assert_eq!(c.tags.len(), 2);
         assert_eq!(c.custom_fields["StringField"], json!("Partner"));
@@ -691,13 +716,21 @@ mod tests {
             "last_name": "X", "email_addresses": [{"id": "1", "email": "a@b"}]
         }))
         .unwrap();
-        assert!(contact_body(&f, &Resolved::default(), true).is_err(), "row id on create");
+        assert!(
+            contact_body(&f, &Resolved::default(), true).is_err(),
+            "row id on create"
+        );
         let f: ContactFields =
             serde_json::from_value(json!({"email_addresses": [{"delete": true}]})).unwrap();
-        assert!(contact_body(&f, &Resolved::default(), false).is_err(), "delete without id");
-        let f: ContactFields =
-            serde_json::from_value(json!({"account_id": "acme"})).unwrap();
-        assert!(contact_body(&f, &Resolved::default(), false).is_err(), "bad id");
+        assert!(
+            contact_body(&f, &Resolved::default(), false).is_err(),
+            "delete without id"
+        );
+        let f: ContactFields = serde_json::from_value(json!({"account_id": "acme"})).unwrap();
+        assert!(
+            contact_body(&f, &Resolved::default(), false).is_err(),
+            "bad id"
+        );
         assert!(account_body(&AccountFields::default(), &Resolved::default(), true).is_err());
     }
 
@@ -721,6 +754,9 @@ mod tests {
             account_id: Some(892),
             ..Default::default()
         };
-        assert_eq!(list_request(Kind::Person, &q, 1, 50).path, "/parties/892/people");
+        assert_eq!(
+            list_request(Kind::Person, &q, 1, 50).path,
+            "/parties/892/people"
+        );
     }
 }
