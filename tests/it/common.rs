@@ -17,6 +17,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 pub const BIN: &str = env!("CARGO_BIN_EXE_capsule-mcp");
 
 pub type Client = RunningService<RoleClient, ()>;
+pub type Peer = rmcp::Peer<RoleClient>;
 
 pub async fn sandbox() -> Sandbox {
     Sandbox::start("127.0.0.1:0".parse().unwrap(), SandboxOptions::default())
@@ -91,7 +92,7 @@ pub async fn http_client(url: &str) -> Client {
         .expect("MCP initialize over HTTP")
 }
 
-pub async fn call(client: &Client, tool: &str, args: Value) -> CallToolResult {
+pub async fn call(client: &Peer, tool: &str, args: Value) -> CallToolResult {
     let args = args.as_object().cloned().unwrap_or_default();
     client
         .call_tool(CallToolRequestParams::new(tool.to_owned()).with_arguments(args))
@@ -100,7 +101,7 @@ pub async fn call(client: &Client, tool: &str, args: Value) -> CallToolResult {
 }
 
 /// Structured content of a successful call.
-pub async fn ok(client: &Client, tool: &str, args: Value) -> Value {
+pub async fn ok(client: &Peer, tool: &str, args: Value) -> Value {
     let r = call(client, tool, args.clone()).await;
     assert_ne!(
         r.is_error,
@@ -112,7 +113,7 @@ pub async fn ok(client: &Client, tool: &str, args: Value) -> Value {
 }
 
 /// The `error` object of a failed call.
-pub async fn err(client: &Client, tool: &str, args: Value) -> Value {
+pub async fn err(client: &Peer, tool: &str, args: Value) -> Value {
     let r = call(client, tool, args.clone()).await;
     assert_eq!(
         r.is_error,
