@@ -1302,7 +1302,15 @@ pub(crate) fn seed() -> Store {
             _ => THIRD_USER,
         };
         let (party, opportunity, kase) = match i % 9 {
-            0..=5 => (Some(100 + (i * 11) % 80), None, None),
+            0..=5 => (
+                Some(if i % 2 == 0 {
+                    100 + (i / 2) % 20
+                } else {
+                    120 + (i * 7) % 60
+                }),
+                None,
+                None,
+            ),
             6 | 7 => (None, Some(300 + (i * 7) % 30), None),
             _ => (None, None, Some(500 + i % 10)),
         };

@@ -1,6 +1,8 @@
-//! One integration-test binary: every module below runs against the sandbox Capsule on loopback.
+//! One integration-test binary: the real binary and real MCP clients against the sandbox
+//! Capsule on loopback, plus the recorded Capsule fixtures.
 
 mod common;
+mod faults;
 mod fixtures;
 mod mcp;
-mod faults;
+mod sandbox;
