@@ -19,7 +19,12 @@ async fn a_429_is_waited_out_with_no_request_before_the_reset() {
     let client = stdio_client(&sb, &[]).await;
     let id = a_contact_id(&client).await;
     let route = "GET /parties/{id}";
-    admin(&sb, "faults", json!({"route": route, "status": 429, "times": 1, "reset_in_seconds": 3})).await;
+    admin(
+        &sb,
+        "faults",
+        json!({"route": route, "status": 429, "times": 1, "reset_in_seconds": 3}),
+    )
+    .await;
     let before = requests(&sb, route).await;
     let started = Instant::now();
     let call = tokio::spawn({
@@ -28,11 +33,22 @@ async fn a_429_is_waited_out_with_no_request_before_the_reset() {
         async move { ok(&client, "crm_get_contact", json!({"id": id})).await }
     });
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(requests(&sb, route).await, before + 1, "nothing sent inside the exhausted window");
+    assert_eq!(
+        requests(&sb, route).await,
+        before + 1,
+        "nothing sent inside the exhausted window"
+    );
     let got = call.await.unwrap();
     assert_eq!(got["id"], id);
-    assert!(started.elapsed() >= Duration::from_secs(2), "it waited for the reset");
-    assert_eq!(requests(&sb, route).await, before + 2, "one refused, one after the reset");
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "it waited for the reset"
+    );
+    assert_eq!(
+        requests(&sb, route).await,
+        before + 2,
+        "one refused, one after the reset"
+    );
     client.cancel().await.unwrap();
 }
 
@@ -42,7 +58,12 @@ async fn a_reset_beyond_the_budget_returns_the_retry_time_without_retrying() {
     let client = stdio_client(&sb, &["--call-budget", "3"]).await;
     let id = a_contact_id(&client).await;
     let route = "GET /parties/{id}";
-    admin(&sb, "faults", json!({"route": route, "status": 429, "times": 1, "reset_in_seconds": 40})).await;
+    admin(
+        &sb,
+        "faults",
+        json!({"route": route, "status": 429, "times": 1, "reset_in_seconds": 40}),
+    )
+    .await;
     let before = requests(&sb, route).await;
     let e = err(&client, "crm_get_contact", json!({"id": id})).await;
     assert_eq!(e["status"], 429);
@@ -53,7 +74,11 @@ async fn a_reset_beyond_the_budget_returns_the_retry_time_without_retrying() {
     // The window is known to be exhausted: a second call is refused without a request.
     let e = err(&client, "crm_list_contacts", json!({"limit": 1})).await;
     assert_eq!(e["code"], "rate_limited");
-    assert_eq!(requests(&sb, "POST /parties/filters/results").await, 1, "only the first list call");
+    assert_eq!(
+        requests(&sb, "POST /parties/filters/results").await,
+        1,
+        "only the first list call"
+    );
     client.cancel().await.unwrap();
 }
 
@@ -63,7 +88,12 @@ async fn concurrent_calls_send_nothing_during_an_exhausted_window() {
     let client = stdio_client(&sb, &[]).await;
     let id = a_contact_id(&client).await;
     let route = "GET /parties/{id}";
-    admin(&sb, "faults", json!({"route": route, "status": 429, "times": 1, "reset_in_seconds": 3})).await;
+    admin(
+        &sb,
+        "faults",
+        json!({"route": route, "status": 429, "times": 1, "reset_in_seconds": 3}),
+    )
+    .await;
     let before = requests(&sb, route).await;
     let first = tokio::spawn({
         let (client, id) = (client.clone(), id.clone());
@@ -73,10 +103,16 @@ async fn concurrent_calls_send_nothing_during_an_exhausted_window() {
     let mut others = Vec::new();
     for _ in 0..20 {
         let (client, id) = (client.clone(), id.clone());
-        others.push(tokio::spawn(async move { ok(&client, "crm_get_contact", json!({"id": id})).await }));
+        others.push(tokio::spawn(async move {
+            ok(&client, "crm_get_contact", json!({"id": id})).await
+        }));
     }
     tokio::time::sleep(Duration::from_millis(1000)).await;
-    assert_eq!(requests(&sb, route).await, before + 1, "20 calls sent nothing before the reset");
+    assert_eq!(
+        requests(&sb, route).await,
+        before + 1,
+        "20 calls sent nothing before the reset"
+    );
     first.await.unwrap();
     for o in others {
         assert_eq!(o.await.unwrap()["id"], id);
@@ -91,17 +127,35 @@ async fn server_errors_on_get_are_retried_at_most_twice() {
     let client = stdio_client(&sb, &[]).await;
     let id = a_contact_id(&client).await;
     let route = "GET /parties/{id}";
-    admin(&sb, "faults", json!({"route": route, "status": 503, "times": 2})).await;
+    admin(
+        &sb,
+        "faults",
+        json!({"route": route, "status": 503, "times": 2}),
+    )
+    .await;
     let before = requests(&sb, route).await;
     ok(&client, "crm_get_contact", json!({"id": id})).await;
-    assert_eq!(requests(&sb, route).await, before + 3, "two 503s then success");
+    assert_eq!(
+        requests(&sb, route).await,
+        before + 3,
+        "two 503s then success"
+    );
 
-    admin(&sb, "faults", json!({"route": route, "status": 500, "times": 5})).await;
+    admin(
+        &sb,
+        "faults",
+        json!({"route": route, "status": 500, "times": 5}),
+    )
+    .await;
     let before = requests(&sb, route).await;
     let e = err(&client, "crm_get_contact", json!({"id": id})).await;
     assert_eq!(e["status"], 500);
     assert_eq!(e["code"], "upstream_error");
-    assert_eq!(requests(&sb, route).await, before + 3, "the first attempt and two retries");
+    assert_eq!(
+        requests(&sb, route).await,
+        before + 3,
+        "the first attempt and two retries"
+    );
     client.cancel().await.unwrap();
 }
 
@@ -109,11 +163,20 @@ async fn server_errors_on_get_are_retried_at_most_twice() {
 async fn a_failed_post_is_never_retried_and_says_the_outcome_is_unknown() {
     let sb = sandbox().await;
     let client = stdio_client(&sb, &[]).await;
-    admin(&sb, "faults", json!({"route": "POST /parties", "status": 500, "times": 3})).await;
+    admin(
+        &sb,
+        "faults",
+        json!({"route": "POST /parties", "status": 500, "times": 3}),
+    )
+    .await;
     let e = err(&client, "crm_create_account", json!({"name": "Maybe Ltd"})).await;
     assert_eq!(e["code"], "outcome_unknown");
     assert!(e["message"].as_str().unwrap().contains("Search for it"));
-    assert_eq!(requests(&sb, "POST /parties").await, 1, "a POST is sent once");
+    assert_eq!(
+        requests(&sb, "POST /parties").await,
+        1,
+        "a POST is sent once"
+    );
     client.cancel().await.unwrap();
 }
 
@@ -122,12 +185,21 @@ async fn a_hung_capsule_hits_the_timeout() {
     let sb = sandbox().await;
     let client = stdio_client(&sb, &["--request-timeout", "1", "--call-budget", "3"]).await;
     let id = a_contact_id(&client).await;
-    admin(&sb, "faults", json!({"route": "GET /parties/{id}", "delay_ms": 30000, "times": 5})).await;
+    admin(
+        &sb,
+        "faults",
+        json!({"route": "GET /parties/{id}", "delay_ms": 30000, "times": 5}),
+    )
+    .await;
     let started = Instant::now();
     let e = err(&client, "crm_get_contact", json!({"id": id})).await;
     assert_eq!(e["code"], "timeout");
     assert_eq!(e["status"], 504);
-    assert!(started.elapsed() < Duration::from_secs(10), "abandoned in time: {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "abandoned in time: {:?}",
+        started.elapsed()
+    );
     client.cancel().await.unwrap();
 }
 
@@ -136,7 +208,12 @@ async fn a_cancelled_call_stops_its_request() {
     let sb = sandbox().await;
     let client = stdio_client(&sb, &[]).await;
     let id = a_contact_id(&client).await;
-    admin(&sb, "faults", json!({"route": "GET /parties/{id}", "delay_ms": 20000, "times": 1})).await;
+    admin(
+        &sb,
+        "faults",
+        json!({"route": "GET /parties/{id}", "delay_ms": 20000, "times": 1}),
+    )
+    .await;
     let aborted_before = stats(&sb).await["aborted"].as_u64().unwrap_or(0);
     // Dropping the client's call future sends notifications/cancelled.
     let r = tokio::time::timeout(
@@ -151,7 +228,10 @@ async fn a_cancelled_call_stops_its_request() {
         if aborted > aborted_before {
             break;
         }
-        assert!(Instant::now() < deadline, "the sandbox never saw the connection close");
+        assert!(
+            Instant::now() < deadline,
+            "the sandbox never saw the connection close"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // The server is still healthy.

@@ -6,3 +6,4 @@ mod faults;
 mod fixtures;
 mod mcp;
 mod sandbox;
+mod shape;
