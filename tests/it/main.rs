@@ -3,3 +3,4 @@
 mod common;
 mod fixtures;
 mod mcp;
+mod opportunities;

@@ -370,7 +370,9 @@ pub fn list_request(q: &Query, page: u32, per_page: u32) -> Request {
                 conditions.push(json!({"field": "owner", "operator": "is", "value": o}));
             }
             if let Some(t) = &q.tag {
-                conditions.push(json!({"field": "tag", "operator": "is", "value": t}));
+                // A tag id goes as a number (Capsule takes a tag's id or its name).
+                let value = t.parse::<i64>().map_or_else(|_| json!(t), |id| json!(id));
+                conditions.push(json!({"field": "tag", "operator": "is", "value": value}));
             }
             if let Some(after) = q.updated_after {
                 // The filter works in whole days: take the day before, refine on the page.
