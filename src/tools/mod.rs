@@ -23,7 +23,9 @@ pub mod catalogue;
 pub mod contacts;
 pub mod error;
 pub mod list;
+pub mod opportunities;
 pub mod parties;
+pub mod pipelines;
 pub mod proxy;
 pub mod write;
 
@@ -250,6 +252,8 @@ pub fn all_tools() -> Vec<ToolSpec> {
     let mut tools = Vec::new();
     tools.extend(contacts::tools());
     tools.extend(accounts::tools());
+    tools.extend(opportunities::tools());
+    tools.extend(pipelines::tools());
     tools.extend(proxy::tools());
     tools.sort_by(|a, b| a.tool.name.cmp(&b.tool.name));
     tools

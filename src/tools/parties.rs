@@ -12,7 +12,7 @@ use super::{
 use crate::app::App;
 use crate::capsule::{
     CapsuleError, Method, Request,
-    endpoint::{PARTIES, PARTY_FIELDS, PARTY_TAGS},
+    endpoint::{Endpoint, PARTIES, PARTY_FIELDS, PARTY_TAGS},
     map::{
         self, decode_err, fields,
         party::{self, Kind, Query, Resolved},
@@ -33,9 +33,14 @@ pub struct Noun {
 
 /// Party custom field definitions (cached).
 pub async fn definitions(app: &App) -> Result<Vec<FieldDefinition>, ToolError> {
+    definitions_of(app, &PARTY_FIELDS).await
+}
+
+/// Custom field definitions of any entity (cached).
+pub async fn definitions_of(app: &App, ep: &Endpoint) -> Result<Vec<FieldDefinition>, ToolError> {
     let items = app
         .refdata
-        .list(&app.client, PARTY_FIELDS.path, PARTY_FIELDS.plural, &[])
+        .list(&app.client, ep.path, ep.plural, &[])
         .await?;
     items
         .iter()
@@ -44,7 +49,10 @@ pub async fn definitions(app: &App) -> Result<Vec<FieldDefinition>, ToolError> {
 }
 
 /// Definitions are only needed when a record carries custom field values.
-async fn definitions_for(app: &App, records: &[&Value]) -> Result<Vec<FieldDefinition>, ToolError> {
+pub async fn definitions_for(
+    app: &App,
+    records: &[&Value],
+) -> Result<Vec<FieldDefinition>, ToolError> {
     let any_fields = records.iter().any(|r| {
         r.get("fields")
             .and_then(Value::as_array)
@@ -216,16 +224,34 @@ pub async fn resolve(
     custom_fields: Option<&Map<String, Value>>,
     remove_tags: Option<&[String]>,
 ) -> Result<Resolved, ToolError> {
+    resolve_with(
+        app,
+        (&PARTY_FIELDS, &PARTY_TAGS),
+        |d| kind.field_applies(d),
+        custom_fields,
+        remove_tags,
+    )
+    .await
+}
+
+/// Resolves custom field names (definitions at `eps.0`) and tags to remove (tags at `eps.1`).
+pub async fn resolve_with(
+    app: &App,
+    eps: (&Endpoint, &Endpoint),
+    applies: impl Fn(&FieldDefinition) -> bool,
+    custom_fields: Option<&Map<String, Value>>,
+    remove_tags: Option<&[String]>,
+) -> Result<Resolved, ToolError> {
+    let (fields_ep, tags_ep) = eps;
     let mut resolved = Resolved::default();
     if let Some(cf) = custom_fields.filter(|m| !m.is_empty()) {
-        let defs = definitions(app).await?;
-        resolved.field_rows =
-            fields::write(cf, &defs, |d| kind.field_applies(d)).map_err(ToolError::invalid)?;
+        let defs = definitions_of(app, fields_ep).await?;
+        resolved.field_rows = fields::write(cf, &defs, applies).map_err(ToolError::invalid)?;
     }
     if let Some(names) = remove_tags.filter(|t| !t.is_empty()) {
         let tags = app
             .refdata
-            .list(&app.client, PARTY_TAGS.path, PARTY_TAGS.plural, &[])
+            .list(&app.client, tags_ep.path, tags_ep.plural, &[])
             .await?;
         for name in names {
             let found = tags.iter().find(|t| {

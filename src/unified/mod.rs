@@ -12,9 +12,13 @@ use serde_json::Value;
 pub mod account;
 pub mod contact;
 pub mod input;
+pub mod opportunity;
+pub mod pipeline;
 
 pub use account::Account;
 pub use contact::Contact;
+pub use opportunity::Opportunity;
+pub use pipeline::{Pipeline, Stage};
 
 /// A reference to another record.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -6,7 +6,9 @@ use super::{CapsuleError, wire};
 use crate::unified::Ref;
 
 pub mod fields;
+pub mod opportunity;
 pub mod party;
+pub mod pipeline;
 
 pub(crate) fn ref_of(r: &Option<wire::NestedRef>) -> Option<Ref> {
     let r = r.as_ref()?;
@@ -79,4 +81,40 @@ pub fn merge_remote(body: &mut Map<String, Value>, remote: Option<&Map<String, V
             body.insert(k.clone(), v.clone());
         }
     }
+}
+
+/// Names and ids resolved before a write: custom field rows and tag ids to remove.
+#[derive(Debug, Default)]
+pub struct Resolved {
+    pub field_rows: Vec<Value>,
+    pub remove_tag_ids: Vec<i64>,
+}
+
+/// Tag rows of a write body: names to add, ids to remove.
+pub(crate) fn tag_rows(add: Option<&Vec<String>>, remove: &[i64]) -> Result<Vec<Value>, String> {
+    let mut tags = Vec::new();
+    for name in add.into_iter().flatten() {
+        let name = name.trim();
+        if name.is_empty() {
+            return Err("`tags` items must be non-empty names".into());
+        }
+        tags.push(serde_json::json!({ "name": name }));
+    }
+    for id in remove {
+        tags.push(serde_json::json!({ "id": id, "_delete": true }));
+    }
+    Ok(tags)
+}
+
+/// Tags embedded in a record, as unified tags.
+pub(crate) fn tags_of(tags: &Option<Vec<wire::TagRef>>) -> Vec<crate::unified::Tag> {
+    tags.iter()
+        .flatten()
+        .filter_map(|t| {
+            Some(crate::unified::Tag {
+                id: t.id?.to_string(),
+                name: t.name.clone()?,
+            })
+        })
+        .collect()
 }

@@ -210,12 +210,7 @@ pub fn to_account(
 
 // ---------------------------------------------------------------- writes
 
-/// Names and ids resolved before a write: custom field rows and tag ids to remove.
-#[derive(Debug, Default)]
-pub struct Resolved {
-    pub field_rows: Vec<Value>,
-    pub remove_tag_ids: Vec<i64>,
-}
+pub use super::Resolved;
 
 fn set_opt(body: &mut Map<String, Value>, key: &str, v: &Option<Option<String>>) {
     if let Some(v) = v {

@@ -1,0 +1,449 @@
+//! Opportunities: deals in sales pipelines.
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use super::{
+    CallCx, Kind, Meta, ToolError, ToolSpec,
+    contacts::{DeleteById, GetById},
+    list::{self, Fetched, Paging},
+    parties, pipelines, tool,
+    write::{plan, record_id},
+};
+use crate::app::App;
+use crate::capsule::{
+    Method, Request,
+    client::unwrap_key,
+    endpoint::{OPPORTUNITIES, OPPORTUNITY_FIELDS, OPPORTUNITY_TAGS},
+    map::{
+        self,
+        opportunity::{self as opp, Query, Status},
+    },
+    wire::FieldDefinition,
+};
+use crate::unified::{
+    Deleted, ListResult, Opportunity, WriteResult, opportunity::OpportunityFields,
+};
+
+const LIST_TOOL: &str = "crm_list_opportunities";
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct ListOpportunities {
+    #[serde(flatten)]
+    pub paging: Paging,
+    /// Free text matched against names and descriptions.
+    #[serde(default)]
+    pub search: Option<String>,
+    /// Only opportunities changed after this ISO-8601 timestamp.
+    #[serde(default)]
+    pub updated_after: Option<String>,
+    /// Only opportunities of this account (id from crm_list_accounts).
+    #[serde(default)]
+    pub account_id: Option<String>,
+    /// Only opportunities of this contact (id from crm_list_contacts).
+    #[serde(default)]
+    pub contact_id: Option<String>,
+    /// `open`, `won` or `lost`.
+    #[serde(default)]
+    pub status: Option<String>,
+    /// Only opportunities owned by this user (id from crm_list_users).
+    #[serde(default)]
+    pub owner_id: Option<String>,
+    /// Only opportunities with this tag (name or id).
+    #[serde(default)]
+    pub tag: Option<String>,
+    /// Only opportunities in this pipeline (id from crm_list_pipelines).
+    #[serde(default)]
+    pub pipeline_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct CreateOpportunity {
+    #[serde(flatten)]
+    pub fields: OpportunityFields,
+    /// Check and resolve everything, return the Capsule request without sending it.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct UpdateOpportunity {
+    /// Opportunity id from crm_list_opportunities.
+    pub id: String,
+    #[serde(flatten)]
+    pub fields: OpportunityFields,
+    /// Tag names (or ids) to take off the opportunity.
+    #[serde(default)]
+    pub remove_tags: Option<Vec<String>>,
+    /// Allow a `stage_id` of another pipeline, moving the opportunity to that pipeline.
+    #[serde(default)]
+    pub move_pipeline: bool,
+    /// Check and resolve everything, return the Capsule request without sending it.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+fn opt_id(what: &str, v: &Option<String>) -> Result<Option<i64>, ToolError> {
+    v.as_deref()
+        .map(|s| map::parse_id(what, s).map_err(ToolError::invalid))
+        .transpose()
+}
+
+fn non_empty(what: &str, v: &Option<String>) -> Result<Option<String>, ToolError> {
+    match v.as_deref().map(str::trim) {
+        Some("") => Err(ToolError::invalid(format!("`{what}` must not be empty"))),
+        other => Ok(other.map(str::to_owned)),
+    }
+}
+
+/// Checks the list filters, from the arguments or from a cursor's filters.
+fn query(s: impl Fn(&str) -> Option<String>) -> Result<Query, ToolError> {
+    let account = opt_id("account_id", &s("account_id"))?;
+    let contact = opt_id("contact_id", &s("contact_id"))?;
+    let (party_id, party_arg) = match (account, contact) {
+        (Some(_), Some(_)) => {
+            return Err(ToolError::invalid(
+                "give `account_id` or `contact_id`, not both",
+            ));
+        }
+        (Some(a), None) => (Some(a), Some("account_id")),
+        (None, Some(c)) => (Some(c), Some("contact_id")),
+        (None, None) => (None, None),
+    };
+    Ok(Query {
+        search: non_empty("search", &s("search"))?,
+        updated_after: s("updated_after")
+            .map(|t| map::parse_timestamp("updated_after", &t).map_err(ToolError::invalid))
+            .transpose()?,
+        party_id,
+        party_arg,
+        status: s("status")
+            .map(|v| Status::parse(&v).map_err(ToolError::invalid))
+            .transpose()?,
+        owner_id: opt_id("owner_id", &s("owner_id"))?,
+        tag: non_empty("tag", &s("tag"))?,
+        pipeline_id: opt_id("pipeline_id", &s("pipeline_id"))?,
+    })
+}
+
+/// Opportunity definitions, only when a record carries custom field values.
+async fn definitions_for(app: &App, records: &[&Value]) -> Result<Vec<FieldDefinition>, ToolError> {
+    let any = records.iter().any(|r| {
+        r.get("fields")
+            .and_then(Value::as_array)
+            .is_some_and(|a| !a.is_empty())
+    });
+    if any {
+        parties::definitions_of(app, &OPPORTUNITY_FIELDS).await
+    } else {
+        Ok(Vec::new())
+    }
+}
+
+fn not_found(id: &str) -> String {
+    format!("no opportunity {id}; find ids with {LIST_TOOL}")
+}
+
+async fn list(
+    app: std::sync::Arc<App>,
+    cx: &CallCx,
+    a: &ListOpportunities,
+) -> Result<ListResult<Opportunity>, ToolError> {
+    let given = |k: &str| match k {
+        "search" => a.search.clone(),
+        "updated_after" => a.updated_after.clone(),
+        "account_id" => a.account_id.clone(),
+        "contact_id" => a.contact_id.clone(),
+        "status" => a.status.clone(),
+        "owner_id" => a.owner_id.clone(),
+        "tag" => a.tag.clone(),
+        "pipeline_id" => a.pipeline_id.clone(),
+        _ => None,
+    };
+    let mut q = query(given)?;
+    let filters = opp::query_json(&q);
+    if let Some(f) = list::filters_of(LIST_TOOL, &a.paging)? {
+        q = query(|k| f.get(k).and_then(Value::as_str).map(str::to_owned))?;
+    }
+    let include_raw = a.paging.include_remote_data;
+    let idx = pipelines::milestone_index(&app).await?;
+    if let Some(p) = q.pipeline_id
+        && !has_pipeline(&app, p).await?
+    {
+        return Err(ToolError::invalid(format!(
+            "no pipeline {p}; find ids with crm_list_pipelines"
+        )));
+    }
+    list::run(LIST_TOOL, &a.paging, filters, cx, |page, per_page| {
+        let app = app.clone();
+        let q = q.clone();
+        let idx = idx.clone();
+        async move {
+            let req = opp::list_request(&q, page, per_page);
+            let fetched = app
+                .client
+                .list_page(&req, OPPORTUNITIES.plural)
+                .await
+                .map_err(|e| {
+                    ToolError::from(e).on_not_found(format!(
+                        "no party {}; find ids with crm_list_accounts or crm_list_contacts",
+                        q.party_id.unwrap_or_default()
+                    ))
+                })?;
+            let kept: Vec<&Value> = fetched
+                .items
+                .iter()
+                .filter(|raw| opp::matches(&q, raw, &idx))
+                .collect();
+            let defs = definitions_for(&app, &kept).await?;
+            let items = kept
+                .into_iter()
+                .map(|raw| opp::to_opportunity(raw, &defs, &idx, include_raw))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(Fetched {
+                items,
+                has_next: fetched.next.is_some(),
+            })
+        }
+    })
+    .await
+}
+
+async fn has_pipeline(app: &App, p: i64) -> Result<bool, ToolError> {
+    let sets = pipelines::sets(app, map::pipeline::Entity::Opportunity, Some(p)).await?;
+    Ok(!sets.is_empty())
+}
+
+async fn fetch(app: &App, id: &str) -> Result<(i64, Value), ToolError> {
+    let n = record_id(id, "opportunity", LIST_TOOL)?;
+    let raw = app
+        .client
+        .show(
+            &OPPORTUNITIES,
+            n,
+            &[("embed".to_owned(), opp::EMBED.to_owned())],
+        )
+        .await
+        .map_err(|e| ToolError::from(e).on_not_found(not_found(id)))?;
+    Ok((n, raw))
+}
+
+async fn to_unified(app: &App, raw: &Value, include_raw: bool) -> Result<Opportunity, ToolError> {
+    let idx = pipelines::milestone_index(app).await?;
+    let defs = definitions_for(app, &[raw]).await?;
+    Ok(opp::to_opportunity(raw, &defs, &idx, include_raw)?)
+}
+
+/// Checks `stage_id` against the known stages; on update refuses a stage of another pipeline
+/// unless `move_pipeline` (Capsule would move the opportunity silently).
+async fn check_stage(
+    app: &App,
+    stage_id: Option<&str>,
+    current: Option<(&str, &Value)>,
+    move_pipeline: bool,
+) -> Result<(), ToolError> {
+    let Some(stage) = stage_id else {
+        return Ok(());
+    };
+    let stage = map::parse_id("stage_id", stage).map_err(ToolError::invalid)?;
+    let idx = pipelines::milestone_index(app).await?;
+    let Some(target) = idx.get(stage) else {
+        return Err(ToolError::invalid(format!(
+            "no opportunity stage {stage}; find ids with crm_list_stages (entity_type opportunity)"
+        )));
+    };
+    let Some((id, raw)) = current else {
+        return Ok(());
+    };
+    let from = opp::pipeline_of(raw, &idx);
+    if !move_pipeline
+        && let Some(from) = from
+        && from != target.pipeline.id
+    {
+        let name = |r: &crate::unified::Ref| {
+            r.name
+                .as_deref()
+                .map(|n| format!("{} ({n})", r.id))
+                .unwrap_or_else(|| r.id.clone())
+        };
+        let from_name = raw
+            .get("milestone")
+            .and_then(|m| m.get("id"))
+            .and_then(Value::as_i64)
+            .and_then(|m| idx.get(m))
+            .map(|m| name(&m.pipeline))
+            .unwrap_or(from);
+        return Err(ToolError::invalid(format!(
+            "stage {stage} belongs to pipeline {}, but opportunity {id} is in pipeline {from_name}; \
+             pick a stage of its own pipeline (crm_list_stages with pipeline_id), or pass \
+             `move_pipeline: true` to move the opportunity to the other pipeline",
+            name(&target.pipeline)
+        )));
+    }
+    Ok(())
+}
+
+async fn write(
+    app: &App,
+    id: Option<(&str, i64)>,
+    body: Map<String, Value>,
+    dry_run: bool,
+) -> Result<WriteResult<Opportunity>, ToolError> {
+    let (method, path) = match id {
+        None => (Method::Post, OPPORTUNITIES.path.to_owned()),
+        Some((_, n)) => (Method::Put, format!("{}/{n}", OPPORTUNITIES.path)),
+    };
+    if id.is_some() && body.is_empty() {
+        return Err(ToolError::invalid(
+            "nothing to change: give at least one field to update",
+        ));
+    }
+    if dry_run {
+        let verb = if method == Method::Post {
+            "POST"
+        } else {
+            "PUT"
+        };
+        return Ok(WriteResult::DryRun(plan(
+            verb,
+            path,
+            OPPORTUNITIES.single,
+            Some(body),
+        )));
+    }
+    let mut wrapped = Map::new();
+    wrapped.insert(OPPORTUNITIES.single.to_owned(), Value::Object(body));
+    let req = Request::new(method, path)
+        .query("embed", opp::EMBED)
+        .body(Value::Object(wrapped));
+    let resp = app.client.send(&req).await.map_err(|e| {
+        let e = ToolError::from(e);
+        match id {
+            Some((given, _)) => e.on_not_found(not_found(given)),
+            None => e,
+        }
+    })?;
+    let raw = unwrap_key(resp.body, OPPORTUNITIES.single)?;
+    Ok(WriteResult::Record(to_unified(app, &raw, false).await?))
+}
+
+async fn resolve(
+    app: &App,
+    f: &OpportunityFields,
+    remove_tags: Option<&[String]>,
+) -> Result<map::Resolved, ToolError> {
+    parties::resolve_with(
+        app,
+        (&OPPORTUNITY_FIELDS, &OPPORTUNITY_TAGS),
+        |_| true,
+        f.custom_fields.as_ref(),
+        remove_tags,
+    )
+    .await
+}
+
+pub fn tools() -> Vec<ToolSpec> {
+    vec![
+        tool(
+            Meta {
+                name: "crm_list_opportunities",
+                title: "List opportunities",
+                description: "List opportunities (deals). Filters combine (AND). One page per \
+                    call: pass `next_cursor` back as `cursor`; `fetch_all` reads up to \
+                    `max_records` at once. A page may hold fewer than `limit` records when \
+                    filters are applied to it after Capsule's answer.",
+                toolset: "opportunities",
+                kind: Kind::Read,
+            },
+            |app, a: ListOpportunities, cx| async move { list(app, &cx, &a).await },
+        ),
+        tool(
+            Meta {
+                name: "crm_get_opportunity",
+                title: "Get opportunity",
+                description: "Get one opportunity by id, with its stage, pipeline, status, \
+                    value, tags and custom fields.",
+                toolset: "opportunities",
+                kind: Kind::Read,
+            },
+            |app, a: GetById, _cx| async move {
+                let (_, raw) = fetch(&app, &a.id).await?;
+                to_unified(&app, &raw, a.include_remote_data).await
+            },
+        ),
+        tool(
+            Meta {
+                name: "crm_create_opportunity",
+                title: "Create opportunity",
+                description: "Create an opportunity. Needs `name`, `stage_id` (from \
+                    crm_list_stages) and a party: `account_id` or `contact_id`. Returns the \
+                    stored opportunity.",
+                toolset: "opportunities",
+                kind: Kind::Create,
+            },
+            |app, a: CreateOpportunity, _cx| async move {
+                let resolved = resolve(&app, &a.fields, None).await?;
+                let body = opp::body(&a.fields, &resolved, true).map_err(ToolError::invalid)?;
+                check_stage(&app, a.fields.stage_id.as_deref(), None, false).await?;
+                write(&app, None, body, a.dry_run).await
+            },
+        ),
+        tool(
+            Meta {
+                name: "crm_update_opportunity",
+                title: "Update opportunity",
+                description: "Change an opportunity. Fields left out keep their value; null \
+                    clears one. A Won or Lost `stage_id` closes it. A stage of another pipeline \
+                    is refused unless `move_pipeline: true`. Returns the stored opportunity.",
+                toolset: "opportunities",
+                kind: Kind::Update,
+            },
+            |app, a: UpdateOpportunity, _cx| async move {
+                let n = record_id(&a.id, "opportunity", LIST_TOOL)?;
+                let resolved = resolve(&app, &a.fields, a.remove_tags.as_deref()).await?;
+                let body = opp::body(&a.fields, &resolved, false).map_err(ToolError::invalid)?;
+                if a.fields.stage_id.is_some() {
+                    let (_, current) = fetch(&app, &a.id).await?;
+                    check_stage(
+                        &app,
+                        a.fields.stage_id.as_deref(),
+                        Some((&a.id, &current)),
+                        a.move_pipeline,
+                    )
+                    .await?;
+                }
+                write(&app, Some((&a.id, n)), body, a.dry_run).await
+            },
+        ),
+        tool(
+            Meta {
+                name: "crm_delete_opportunity",
+                title: "Delete opportunity",
+                description: "Delete an opportunity for good.",
+                toolset: "opportunities",
+                kind: Kind::Delete,
+            },
+            |app, a: DeleteById, _cx| async move {
+                let n = record_id(&a.id, "opportunity", LIST_TOOL)?;
+                if a.dry_run {
+                    return Ok(WriteResult::DryRun(plan(
+                        "DELETE",
+                        format!("{}/{n}", OPPORTUNITIES.path),
+                        OPPORTUNITIES.single,
+                        None,
+                    )));
+                }
+                app.client
+                    .delete(&OPPORTUNITIES, n)
+                    .await
+                    .map_err(|e| ToolError::from(e).on_not_found(not_found(&a.id)))?;
+                let out: WriteResult<Deleted> = WriteResult::Record(Deleted {
+                    id: n.to_string(),
+                    deleted: true,
+                });
+                Ok(out)
+            },
+        ),
+    ]
+}
