@@ -42,11 +42,47 @@ pub enum Command {
         #[arg(default_value = "{}")]
         arguments: String,
     },
+    /// Log in to Capsule with OAuth, show the login, or log out.
+    #[command(subcommand)]
+    Auth(AuthCommand),
     /// Run the sandbox Capsule alone and print its API URL and demo tokens.
     Sandbox {
         #[arg(long, env = "CAPSULE_SANDBOX_LISTEN", default_value = "127.0.0.1:8788")]
         listen: SocketAddr,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuthCommand {
+    /// Authorise capsule-mcp in the browser (OAuth authorization code with PKCE) and store the tokens.
+    Login(LoginArgs),
+    /// Show which credential is in use: user, account, scopes, expiry (never the token).
+    Status,
+    /// Revoke the stored tokens where Capsule allows it and delete them.
+    Logout,
+}
+
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// OAuth client id of your registered Capsule application.
+    #[arg(long, env = "CAPSULE_CLIENT_ID")]
+    pub client_id: Option<String>,
+    /// OAuth client secret (prefer the environment variable).
+    #[arg(long, env = "CAPSULE_CLIENT_SECRET", hide_env_values = true)]
+    pub client_secret: Option<String>,
+    /// Port of the one-shot redirect listener on 127.0.0.1 (the redirect URI is
+    /// http://127.0.0.1:PORT/callback; register it with your application). 0 picks a free port.
+    #[arg(long, env = "CAPSULE_OAUTH_PORT", default_value_t = 8789)]
+    pub port: u16,
+    /// Only print the URL; do not try to open a browser.
+    #[arg(long)]
+    pub no_browser: bool,
+    /// Scopes to ask for.
+    #[arg(long, env = "CAPSULE_OAUTH_SCOPE", default_value = "read write")]
+    pub scope: String,
+    /// Seconds to wait for the browser.
+    #[arg(long, default_value_t = 300)]
+    pub timeout: u64,
 }
 
 #[derive(Debug, Args)]
@@ -165,5 +201,6 @@ impl Common {
 }
 
 pub const NO_CREDENTIALS: &str = "no Capsule credentials. Set CAPSULE_ACCESS_TOKEN to a \
-personal access token (in Capsule: My Preferences → API Authentication Tokens), or add \
---sandbox to try capsule-mcp on the built-in demo Capsule.";
+personal access token (in Capsule: My Preferences → API Authentication Tokens), run \
+`capsule-mcp auth login` with your OAuth application, or add --sandbox to try capsule-mcp on \
+the built-in demo Capsule.";

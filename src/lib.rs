@@ -17,6 +17,8 @@
 pub mod app;
 pub mod capsule;
 pub mod config;
+pub mod credentials;
+pub mod login;
 pub mod sandbox;
 pub mod server;
 pub mod tools;

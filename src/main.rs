@@ -7,8 +7,13 @@ use tokio_util::sync::CancellationToken;
 
 use capsule_mcp::{
     app::App,
-    capsule::{CapsuleClient, auth::StaticToken},
-    config::{self, Cli, Command, Common},
+    capsule::{
+        CapsuleClient,
+        auth::{OAuthTokens, StaticToken, TokenProvider},
+    },
+    config::{self, AuthCommand, Cli, Command, Common},
+    credentials::TokenFile,
+    login,
     sandbox::{self, Sandbox, SandboxOptions},
     server::{CapsuleMcp, Registry, Selection},
     tools,
@@ -42,14 +47,28 @@ async fn build(common: &Common) -> anyhow::Result<(CapsuleMcp, Option<Sandbox>)>
         tracing::info!(api_url = %sb.api_url(), "using the sandbox Capsule (demo data)");
         (
             sb.api_url(),
-            StaticToken::new(sandbox::ADMIN_TOKEN.to_owned().into(), "the sandbox"),
+            StaticToken::new(sandbox::ADMIN_TOKEN.to_owned().into(), "the sandbox")
+                as Arc<dyn TokenProvider>,
             Some(sb),
         )
-    } else {
-        let token = config::capsule_access_token().context(config::NO_CREDENTIALS)?;
+    } else if let Some(token) = config::capsule_access_token() {
+        // A personal access token in the environment wins over a stored OAuth login.
         (
             common.api_url.clone(),
-            StaticToken::new(token, "CAPSULE_ACCESS_TOKEN"),
+            StaticToken::new(token, "CAPSULE_ACCESS_TOKEN") as Arc<dyn TokenProvider>,
+            None,
+        )
+    } else {
+        let file = TokenFile::default_location()?;
+        let creds = file.load()?.context(config::NO_CREDENTIALS)?;
+        let api_url = creds.api_url.clone();
+        let secret = std::env::var("CAPSULE_CLIENT_SECRET")
+            .ok()
+            .filter(|s| !s.is_empty())
+            .map(Into::into);
+        (
+            api_url,
+            OAuthTokens::new(file, creds, secret)? as Arc<dyn TokenProvider>,
             None,
         )
     };
@@ -78,6 +97,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Auth(cmd) => auth(cmd, &cli.common).await,
         Command::Sandbox { listen } => {
             sandbox::run_standalone(listen, SandboxOptions::default()).await?;
             Ok(ExitCode::SUCCESS)
@@ -135,6 +155,49 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     Ok(ExitCode::from(1))
                 }
             }
+        }
+    }
+}
+
+async fn auth(cmd: AuthCommand, common: &Common) -> anyhow::Result<ExitCode> {
+    let file = TokenFile::default_location()?;
+    match cmd {
+        AuthCommand::Login(a) => {
+            capsule_mcp::capsule::client::validate_api_url(&common.api_url)?;
+            let client_id = a
+                .client_id
+                .context("no OAuth client id: set CAPSULE_CLIENT_ID or pass --client-id")?;
+            let client_secret = a
+                .client_secret
+                .context("no OAuth client secret: set CAPSULE_CLIENT_SECRET")?;
+            let line = login::login(
+                login::LoginOptions {
+                    api_url: common.api_url.trim_end_matches('/').to_owned(),
+                    client_id,
+                    client_secret: client_secret.into(),
+                    port: a.port,
+                    no_browser: a.no_browser,
+                    scope: a.scope,
+                    timeout: Duration::from_secs(a.timeout.max(1)),
+                },
+                &file,
+            )
+            .await?;
+            eprintln!("{line}");
+            Ok(ExitCode::SUCCESS)
+        }
+        AuthCommand::Status => {
+            let (ok, text) = login::status(&common.api_url, &file).await?;
+            println!("{text}");
+            Ok(if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+        AuthCommand::Logout => {
+            println!("{}", login::logout(&file).await?);
+            Ok(ExitCode::SUCCESS)
         }
     }
 }

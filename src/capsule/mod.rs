@@ -5,6 +5,7 @@ pub mod client;
 pub mod endpoint;
 pub mod error;
 pub mod map;
+pub mod oauth;
 pub mod page;
 pub mod refdata;
 pub mod retry;

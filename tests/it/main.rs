@@ -6,6 +6,7 @@ mod common;
 mod faults;
 mod fixtures;
 mod mcp;
+mod oauth;
 mod opportunities;
 mod sandbox;
 mod shape;
