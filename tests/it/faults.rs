@@ -238,3 +238,34 @@ async fn a_cancelled_call_stops_its_request() {
     ok(&client, "crm_list_contacts", json!({"limit": 1})).await;
     client.cancel().await.unwrap();
 }
+
+#[tokio::test]
+async fn an_http_client_going_away_in_stateless_mode_stops_the_request() {
+    let sb = sandbox().await;
+    let (_child, url) = http_server(&sb, &["--stateless"], &[]).await;
+    admin(
+        &sb,
+        "faults",
+        json!({"route": "GET /parties/{id}", "delay_ms": 20000, "times": 1}),
+    )
+    .await;
+    let aborted_before = stats(&sb).await["aborted"].as_u64().unwrap_or(0);
+    let call = reqwest::Client::new()
+        .post(&url)
+        .header("Accept", "application/json, text/event-stream")
+        .header("MCP-Protocol-Version", "2025-06-18")
+        .timeout(Duration::from_millis(800))
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+            "params": {"name": "crm_get_contact", "arguments": {"id": "120"}}}))
+        .send()
+        .await;
+    assert!(call.is_err(), "the client gave up before the answer");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while stats(&sb).await["aborted"].as_u64().unwrap_or(0) <= aborted_before {
+        assert!(
+            Instant::now() < deadline,
+            "the sandbox never saw the connection close"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
