@@ -21,10 +21,14 @@ use crate::app::App;
 pub mod accounts;
 pub mod catalogue;
 pub mod contacts;
+pub mod deleted;
+pub mod directory;
 pub mod error;
+pub mod fields;
 pub mod list;
 pub mod parties;
 pub mod proxy;
+pub mod users;
 pub mod write;
 
 pub use error::ToolError;
@@ -251,6 +255,10 @@ pub fn all_tools() -> Vec<ToolSpec> {
     tools.extend(contacts::tools());
     tools.extend(accounts::tools());
     tools.extend(proxy::tools());
+    tools.extend(fields::tools());
+    tools.extend(users::tools());
+    tools.extend(directory::tools());
+    tools.extend(deleted::tools());
     tools.sort_by(|a, b| a.tool.name.cmp(&b.tool.name));
     tools
 }
