@@ -26,23 +26,33 @@ fn optional_name(obj: &Map<String, Value>, key: &str, resource: &str) -> ApiResu
 // ---------------------------------------------------------------------------
 // Users and teams
 
-pub(crate) fn users(ctx: &mut Ctx<'_>, _req: &Req) -> ApiResult<Reply> {
+/// `embed=party` on the users routes.
+fn embeds_party(req: &Req) -> bool {
+    req.q("embed")
+        .is_some_and(|e| e.split(',').any(|p| p.trim() == "party"))
+}
+
+pub(crate) fn users(ctx: &mut Ctx<'_>, req: &Req) -> ApiResult<Reply> {
+    let embed_party = embeds_party(req);
     let v = ctx
         .store
         .users
         .values()
-        .map(|u| ctx.store.render_user(u))
+        .map(|u| ctx.store.render_user(u, embed_party))
         .collect();
     Ok(unpaged("users", v))
 }
 
-pub(crate) fn current_user(ctx: &mut Ctx<'_>, _req: &Req) -> ApiResult<Reply> {
+pub(crate) fn current_user(ctx: &mut Ctx<'_>, req: &Req) -> ApiResult<Reply> {
     let u = ctx
         .store
         .users
         .get(&ctx.user)
         .ok_or_else(|| not_found("user not found"))?;
-    Ok(Reply::ok(single("user", ctx.store.render_user(u))))
+    Ok(Reply::ok(single(
+        "user",
+        ctx.store.render_user(u, embeds_party(req)),
+    )))
 }
 
 pub(crate) fn user(ctx: &mut Ctx<'_>, req: &Req) -> ApiResult<Reply> {
@@ -52,7 +62,10 @@ pub(crate) fn user(ctx: &mut Ctx<'_>, req: &Req) -> ApiResult<Reply> {
         .users
         .get(&id)
         .ok_or_else(|| not_found("user not found"))?;
-    Ok(Reply::ok(single("user", ctx.store.render_user(u))))
+    Ok(Reply::ok(single(
+        "user",
+        ctx.store.render_user(u, embeds_party(req)),
+    )))
 }
 
 pub(crate) fn teams(ctx: &mut Ctx<'_>, req: &Req) -> ApiResult<Reply> {

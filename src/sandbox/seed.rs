@@ -219,6 +219,7 @@ pub(crate) fn seed() -> Store {
                 username: username.into(),
                 name: name.into(),
                 admin,
+                account_owner: id == ADMIN_USER,
                 party: Some(party),
                 locale: locale.into(),
                 currency: currency.into(),

@@ -48,6 +48,8 @@ pub(crate) struct User {
     pub username: String,
     pub name: String,
     pub admin: bool,
+    /// The Capsule account's owner (an administrator too).
+    pub account_owner: bool,
     pub party: Option<i64>,
     pub locale: String,
     pub currency: String,
@@ -872,13 +874,20 @@ impl Store {
         Value::Object(m)
     }
 
-    pub(crate) fn render_user(&self, u: &User) -> Value {
+    /// A user; `embed=party` gives the user's whole party (emails, phones) instead of its
+    /// short form. `roles` follows Capsule's documented user model.
+    pub(crate) fn render_user(&self, u: &User, embed_party: bool) -> Value {
+        let party = match u.party.and_then(|id| self.parties.get(&id)) {
+            Some(p) if embed_party => self.render_party(p, Embed::default()),
+            _ => self.nested_party(u.party),
+        };
         json!({
             "id": u.id,
             "locale": u.locale,
             "currency": u.currency,
             "status": "ACTIVE",
-            "party": self.nested_party(u.party),
+            "party": party,
+            "roles": { "isAccountOwner": u.account_owner, "isAccountAdmin": u.admin },
             "username": u.username,
             "timezone": u.timezone,
             "lastLoginAt": fmt_ts(&u.last_login_at),

@@ -135,6 +135,16 @@ pub struct Fetched<T> {
     pub has_next: bool,
 }
 
+/// One page of a list held whole in memory (a cached reference list Capsule does not page).
+pub fn local_page<T: Clone>(items: &[T], page: u32, limit: u32) -> Fetched<T> {
+    let start = (page.saturating_sub(1) as usize).saturating_mul(limit as usize);
+    let end = start.saturating_add(limit as usize).min(items.len());
+    Fetched {
+        items: items.get(start..end).map(<[T]>::to_vec).unwrap_or_default(),
+        has_next: end < items.len(),
+    }
+}
+
 /// Runs a list: one page, or with `fetch_all` page after page up to the bound.
 pub async fn run<T, F, Fut>(
     tool: &str,
@@ -222,6 +232,17 @@ mod tests {
         assert!(start("t", &p, &f).is_err(), "max_records needs fetch_all");
         p.fetch_all = true;
         assert!(start("t", &p, &f).is_ok());
+    }
+
+    #[test]
+    fn local_pages_slice_the_list() {
+        let items = [1, 2, 3, 4, 5];
+        let p = local_page(&items, 1, 2);
+        assert_eq!((p.items, p.has_next), (vec![1, 2], true));
+        let p = local_page(&items, 3, 2);
+        assert_eq!((p.items, p.has_next), (vec![5], false));
+        let p = local_page(&items, 4, 2);
+        assert!(p.items.is_empty() && !p.has_next);
     }
 
     #[test]

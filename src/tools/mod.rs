@@ -21,12 +21,16 @@ use crate::app::App;
 pub mod accounts;
 pub mod catalogue;
 pub mod contacts;
+pub mod deleted;
+pub mod directory;
 pub mod error;
+pub mod fields;
 pub mod list;
 pub mod opportunities;
 pub mod parties;
 pub mod pipelines;
 pub mod proxy;
+pub mod users;
 pub mod write;
 
 pub use error::ToolError;
@@ -255,6 +259,10 @@ pub fn all_tools() -> Vec<ToolSpec> {
     tools.extend(opportunities::tools());
     tools.extend(pipelines::tools());
     tools.extend(proxy::tools());
+    tools.extend(fields::tools());
+    tools.extend(users::tools());
+    tools.extend(directory::tools());
+    tools.extend(deleted::tools());
     tools.sort_by(|a, b| a.tool.name.cmp(&b.tool.name));
     tools
 }

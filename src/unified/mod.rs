@@ -11,14 +11,20 @@ use serde_json::Value;
 
 pub mod account;
 pub mod contact;
+pub mod deleted;
+pub mod field;
 pub mod input;
 pub mod opportunity;
 pub mod pipeline;
+pub mod user;
 
 pub use account::Account;
 pub use contact::Contact;
+pub use deleted::DeletedRecord;
+pub use field::{EntityType, Field, FieldType};
 pub use opportunity::Opportunity;
 pub use pipeline::{Pipeline, Stage};
+pub use user::{DirectoryUser, User};
 
 /// A reference to another record.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

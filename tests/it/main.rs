@@ -8,5 +8,6 @@ mod fixtures;
 mod mcp;
 mod oauth;
 mod opportunities;
+mod people;
 mod sandbox;
 mod shape;

@@ -513,6 +513,7 @@ async fn records_have_the_reference_key_sets() {
             "lastLoginAt",
             "name",
             "taskReminder",
+            "roles",
         ])
     );
     let ms = t.get("/pipelines/10/milestones").await.body["milestones"].clone();

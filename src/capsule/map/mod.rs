@@ -5,10 +5,13 @@ use serde_json::{Map, Value};
 use super::{CapsuleError, wire};
 use crate::unified::Ref;
 
+pub mod deleted;
+pub mod field_def;
 pub mod fields;
 pub mod opportunity;
 pub mod party;
 pub mod pipeline;
+pub mod user;
 
 pub(crate) fn ref_of(r: &Option<wire::NestedRef>) -> Option<Ref> {
     let r = r.as_ref()?;

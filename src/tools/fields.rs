@@ -1,0 +1,234 @@
+//! Custom field definitions of contacts, accounts, opportunities and projects.
+
+use std::sync::Arc;
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::{
+    Kind, Meta, ToolError, ToolSpec,
+    list::{self, Paging},
+    tool,
+    write::{plan, record_id},
+};
+use crate::app::App;
+use crate::capsule::map::field_def::{self, NewField};
+use crate::unified::{EntityType, Field, FieldType, ListResult, WriteResult};
+
+const LIST_TOOL: &str = "crm_list_fields";
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct ListFields {
+    #[serde(flatten)]
+    pub paging: Paging,
+    /// Required: `contact`, `account`, `opportunity` or `project` (party fields shown on both count for each).
+    #[serde(default)]
+    pub entity_type: Option<EntityType>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct GetField {
+    /// Field id from crm_list_fields.
+    pub id: String,
+    /// Required: the `entity_type` the field was listed for.
+    #[serde(default)]
+    pub entity_type: Option<EntityType>,
+    /// Add the untouched Capsule definition as `remote_data`.
+    #[serde(default)]
+    pub include_remote_data: bool,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct CreateField {
+    /// Required: `contact`, `account`, `opportunity` or `project`.
+    #[serde(default)]
+    pub entity_type: Option<EntityType>,
+    /// The field's name, the key of its value in `custom_fields`.
+    pub name: String,
+    /// `string`, `text` (long), `number`, `date`, `boolean`, `enum` or `url`.
+    #[serde(rename = "type")]
+    pub kind: FieldType,
+    /// Help text shown with the field.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// The choices; required for `enum`, refused otherwise.
+    #[serde(default)]
+    pub options: Option<Vec<String>>,
+    /// Flag records that leave this field empty.
+    #[serde(default)]
+    pub is_important: Option<bool>,
+    /// Check everything, return the Capsule request without sending it.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+fn required() -> ToolError {
+    ToolError::invalid(format!(
+        "`entity_type` is required: one of {}",
+        EntityType::VALUES
+    ))
+}
+
+/// The entity type in force: the cursor's, else the argument.
+fn entity_of(paging: &Paging, given: Option<EntityType>) -> Result<EntityType, ToolError> {
+    let from_cursor = list::filters_of(LIST_TOOL, paging)?
+        .and_then(|f| {
+            f.get("entity_type")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        })
+        .and_then(|s| EntityType::parse(&s));
+    from_cursor.or(given).ok_or_else(required)
+}
+
+/// Every definition of the entity's Capsule collection (cached).
+async fn definitions(app: &App, entity: EntityType) -> Result<Arc<Vec<Value>>, ToolError> {
+    let ep = field_def::endpoint(entity);
+    Ok(app
+        .refdata
+        .list(&app.client, ep.path, ep.plural, &[])
+        .await?)
+}
+
+fn applies(raw: &Value, entity: EntityType) -> Result<bool, ToolError> {
+    Ok(field_def::applies(&field_def::decode(raw)?, entity))
+}
+
+async fn list_fields(
+    app: Arc<App>,
+    a: ListFields,
+    cx: super::CallCx,
+) -> Result<ListResult<Field>, ToolError> {
+    let filters = match a.entity_type {
+        Some(e) => serde_json::json!({ "entity_type": e.as_str() }),
+        None => serde_json::json!({}),
+    };
+    let entity = entity_of(&a.paging, a.entity_type)?;
+    let include_raw = a.paging.include_remote_data;
+    list::run(LIST_TOOL, &a.paging, filters, &cx, |page, limit| {
+        let app = app.clone();
+        async move {
+            let raw = definitions(&app, entity).await?;
+            let mut fields = Vec::new();
+            for d in raw.iter() {
+                if applies(d, entity)? {
+                    fields.push(field_def::to_field(d, entity, include_raw)?);
+                }
+            }
+            Ok(list::local_page(&fields, page, limit))
+        }
+    })
+    .await
+}
+
+async fn get_field(app: Arc<App>, a: GetField) -> Result<Field, ToolError> {
+    let entity = a.entity_type.ok_or_else(required)?;
+    let n = record_id(&a.id, "custom field", LIST_TOOL)?;
+    let not_found = || {
+        ToolError::not_found(format!(
+            "no {} field {}; find ids with {LIST_TOOL} (entity_type {})",
+            entity.as_str(),
+            a.id,
+            entity.as_str()
+        ))
+    };
+    let cached = definitions(&app, entity).await?;
+    let raw = match cached
+        .iter()
+        .find(|d| d.get("id").and_then(Value::as_i64) == Some(n))
+    {
+        Some(raw) => raw.clone(),
+        // Made since the list was cached: ask Capsule.
+        None => app
+            .client
+            .show(field_def::endpoint(entity), n, &[])
+            .await
+            .map_err(|e| ToolError::from(e).on_not_found(not_found().0.message))?,
+    };
+    if !applies(&raw, entity)? {
+        return Err(not_found());
+    }
+    Ok(field_def::to_field(&raw, entity, a.include_remote_data)?)
+}
+
+async fn create_field(app: Arc<App>, a: CreateField) -> Result<WriteResult<Field>, ToolError> {
+    let entity = a.entity_type.ok_or_else(required)?;
+    let body = field_def::create_body(&NewField {
+        entity,
+        name: &a.name,
+        kind: a.kind,
+        description: a.description.as_deref(),
+        options: a.options.as_deref(),
+        is_important: a.is_important,
+    })
+    .map_err(ToolError::invalid)?;
+    let ep = field_def::endpoint(entity);
+    if a.dry_run {
+        return Ok(WriteResult::DryRun(plan(
+            "POST",
+            ep.path.to_owned(),
+            ep.single,
+            Some(body),
+        )));
+    }
+    let raw = app
+        .client
+        .create(ep, Value::Object(body))
+        .await
+        .map_err(|e| {
+            let t = ToolError::from(e);
+            if t.status() == 403 {
+                ToolError::forbidden(
+                    "only a Capsule administrator can create custom fields; ask one, or \
+                     connect with an administrator's token",
+                )
+                .with_details(t.0.details)
+            } else {
+                t
+            }
+        })?;
+    app.refdata.invalidate(ep.path);
+    Ok(WriteResult::Record(field_def::to_field(
+        &raw, entity, false,
+    )?))
+}
+
+pub fn tools() -> Vec<ToolSpec> {
+    vec![
+        tool(
+            Meta {
+                name: LIST_TOOL,
+                title: "List custom fields",
+                description: "List the custom field definitions of one `entity_type` \
+                    (required). Their names are the keys of `custom_fields` on records.",
+                toolset: "fields",
+                kind: Kind::Read,
+            },
+            list_fields,
+        ),
+        tool(
+            Meta {
+                name: "crm_get_field",
+                title: "Get custom field",
+                description: "Get one custom field definition by `id` and `entity_type`, \
+                    with its type and, for `enum` fields, its options.",
+                toolset: "fields",
+                kind: Kind::Read,
+            },
+            |app, a: GetField, _cx| get_field(app, a),
+        ),
+        tool(
+            Meta {
+                name: "crm_create_field",
+                title: "Create custom field",
+                description: "Create a custom field for an `entity_type` (needs a Capsule \
+                    administrator). Contact and account fields show only on people or only on \
+                    organisations. `enum` fields need `options`.",
+                toolset: "fields",
+                kind: Kind::Create,
+            },
+            |app, a: CreateField, _cx| create_field(app, a),
+        ),
+    ]
+}
