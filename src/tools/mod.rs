@@ -21,8 +21,10 @@ use crate::app::App;
 pub mod accounts;
 pub mod catalogue;
 pub mod contacts;
+pub mod entries;
 pub mod error;
 pub mod list;
+pub mod notes;
 pub mod parties;
 pub mod proxy;
 pub mod write;
@@ -250,6 +252,7 @@ pub fn all_tools() -> Vec<ToolSpec> {
     let mut tools = Vec::new();
     tools.extend(contacts::tools());
     tools.extend(accounts::tools());
+    tools.extend(notes::tools());
     tools.extend(proxy::tools());
     tools.sort_by(|a, b| a.tool.name.cmp(&b.tool.name));
     tools

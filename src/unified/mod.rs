@@ -11,10 +11,14 @@ use serde_json::Value;
 
 pub mod account;
 pub mod contact;
+pub mod engagement;
 pub mod input;
+pub mod note;
 
 pub use account::Account;
 pub use contact::Contact;
+pub use engagement::{Engagement, EngagementType};
+pub use note::Note;
 
 /// A reference to another record.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

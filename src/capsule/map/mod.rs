@@ -5,6 +5,7 @@ use serde_json::{Map, Value};
 use super::{CapsuleError, wire};
 use crate::unified::Ref;
 
+pub mod entry;
 pub mod fields;
 pub mod party;
 
