@@ -21,6 +21,8 @@ use crate::app::App;
 pub mod accounts;
 pub mod catalogue;
 pub mod contacts;
+pub mod engagement_types;
+pub mod engagements;
 pub mod entries;
 pub mod error;
 pub mod list;
@@ -253,6 +255,8 @@ pub fn all_tools() -> Vec<ToolSpec> {
     tools.extend(contacts::tools());
     tools.extend(accounts::tools());
     tools.extend(notes::tools());
+    tools.extend(engagements::tools());
+    tools.extend(engagement_types::tools());
     tools.extend(proxy::tools());
     tools.sort_by(|a, b| a.tool.name.cmp(&b.tool.name));
     tools

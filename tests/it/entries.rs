@@ -286,3 +286,331 @@ async fn notes_refuse_other_entries() {
     assert_eq!(requests(&sb, "DELETE /entries/{id}").await, 0);
     client.cancel().await.unwrap();
 }
+
+#[tokio::test]
+async fn lists_engagements_of_every_kind_and_filters_them() {
+    let sb = sandbox().await;
+    let client = stdio_client(&sb, &[]).await;
+    let lists = requests(&sb, "GET /entries").await;
+    let page = ok(&client, "crm_list_engagements", json!({"limit": 100})).await;
+    assert_eq!(requests(&sb, "GET /entries").await, lists + 1);
+    assert_eq!(
+        page["result_count"], 100,
+        "every seed entry is an engagement"
+    );
+    let all = results(&page);
+    let kinds: std::collections::BTreeSet<&str> = all
+        .iter()
+        .map(|e| e["engagement_type"].as_str().unwrap())
+        .collect();
+    for k in ["note", "call", "meeting", "email", "task_completed", "Demo"] {
+        assert!(kinds.contains(k), "{k} in {kinds:?}");
+    }
+    let email = all
+        .iter()
+        .find(|e| e["engagement_type"] == "email")
+        .unwrap();
+    assert!(email["subject"].as_str().unwrap().starts_with("Re: quote"));
+    assert_eq!(email["participants"][0]["role"], "FROM");
+    assert!(email.get("activity_type").is_none());
+    assert!(email["account"].is_object() || email["contacts"].is_array());
+    let demo = all.iter().find(|e| e["engagement_type"] == "Demo").unwrap();
+    assert_eq!(demo["activity_type"], json!({"id": "101", "name": "Demo"}));
+
+    // A built-in kind is filtered without asking for the activity types.
+    let before = total_requests(&sb).await;
+    let calls = ok(
+        &client,
+        "crm_list_engagements",
+        json!({"engagement_type": "CALL", "limit": 100}),
+    )
+    .await;
+    assert_eq!(total_requests(&sb).await, before + 1);
+    assert!(calls["result_count"].as_u64().unwrap() > 0);
+    assert!(
+        results(&calls)
+            .iter()
+            .all(|e| e["engagement_type"] == "call")
+    );
+    // A custom kind is checked against the cached activity types.
+    let types = requests(&sb, "GET /activitytypes").await;
+    for _ in 0..2 {
+        let demos = ok(
+            &client,
+            "crm_list_engagements",
+            json!({"engagement_type": "demo", "limit": 100}),
+        )
+        .await;
+        assert!(
+            results(&demos)
+                .iter()
+                .all(|e| e["engagement_type"] == "Demo")
+        );
+        assert!(demos["result_count"].as_u64().unwrap() > 0);
+    }
+    assert_eq!(
+        requests(&sb, "GET /activitytypes").await,
+        types + 1,
+        "cached"
+    );
+    let e = err(
+        &client,
+        "crm_list_engagements",
+        json!({"engagement_type": "carrier pigeon"}),
+    )
+    .await;
+    assert_eq!(e["code"], "invalid_argument");
+    assert!(e["message"].as_str().unwrap().contains("Site visit"), "{e}");
+
+    // Record filters: one request to the record's timeline.
+    let with = |pred: &dyn Fn(&Value) -> bool| all.iter().find(|e| pred(e)).unwrap().clone();
+    let on_contact = with(&|e| e["engagement_type"] == "email" && !e["contacts"].is_null());
+    let cid = on_contact["contacts"][0]["id"].as_str().unwrap().to_owned();
+    let on_opp = with(&|e| e["opportunity"]["id"].is_string());
+    let on_kase = with(&|e| e["project"]["id"].is_string());
+    let on_org = with(&|e| e["account"]["id"].is_string());
+    let cases = [
+        ("contact_id", cid.clone(), "GET /parties/{id}/entries"),
+        (
+            "account_id",
+            on_org["account"]["id"].as_str().unwrap().to_owned(),
+            "GET /parties/{id}/entries",
+        ),
+        (
+            "opportunity_id",
+            on_opp["opportunity"]["id"].as_str().unwrap().to_owned(),
+            "GET /opportunities/{id}/entries",
+        ),
+        (
+            "project_id",
+            on_kase["project"]["id"].as_str().unwrap().to_owned(),
+            "GET /kases/{id}/entries",
+        ),
+    ];
+    for (filter, id, route) in cases {
+        let before = total_requests(&sb).await;
+        let route_before = requests(&sb, route).await;
+        let page = ok(&client, "crm_list_engagements", json!({filter: id})).await;
+        assert_eq!(requests(&sb, route).await, route_before + 1, "{filter}");
+        assert_eq!(total_requests(&sb).await, before + 1, "{filter}");
+        let found = results(&page);
+        assert!(!found.is_empty(), "{filter}");
+        for e in &found {
+            let on = [
+                &e["account"]["id"],
+                &e["opportunity"]["id"],
+                &e["project"]["id"],
+            ]
+            .iter()
+            .any(|v| v.as_str() == Some(id.as_str()))
+                || e["contacts"]
+                    .as_array()
+                    .is_some_and(|c| c.iter().any(|c| c["id"] == id.as_str()));
+            assert!(on, "{filter} {id}: {e}");
+        }
+    }
+    let e = err(
+        &client,
+        "crm_list_engagements",
+        json!({"contact_id": cid, "limit": 51}),
+    )
+    .await;
+    assert_eq!(e["code"], "invalid_argument");
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn gets_an_email_engagement_in_one_request() {
+    let sb = sandbox().await;
+    let client = stdio_client(&sb, &[]).await;
+    let all = raw_entries(&client).await;
+    let raw = first_of(&all, |e| e["type"] == "email").clone();
+    let id = raw["id"].to_string();
+    let before = total_requests(&sb).await;
+    let got = ok(&client, "crm_get_engagement", json!({"id": id})).await;
+    assert_eq!(total_requests(&sb).await, before + 1);
+    assert_eq!(got["engagement_type"], "email");
+    assert_eq!(got["subject"], raw["subject"]);
+    assert_eq!(got["participants"].as_array().unwrap().len(), 2);
+    assert_eq!(got["participants"][1]["role"], "TO");
+    assert!(got["participants"][0].get("id").is_none());
+    assert_eq!(got["start_time"], raw["entryAt"]);
+    let missing = err(&client, "crm_get_engagement", json!({"id": "99999"})).await;
+    assert_eq!(missing["code"], "not_found");
+    assert!(
+        missing["message"]
+            .as_str()
+            .unwrap()
+            .contains("crm_list_engagements")
+    );
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn engagement_round_trip_with_types_by_name_and_an_attachment() {
+    let sb = sandbox().await;
+    let client = stdio_client(&sb, &[]).await;
+    let before = total_requests(&sb).await;
+    for args in [
+        json!({"content": "Nowhere", "engagement_type": "call"}),
+        json!({"content": "Twice", "engagement_type": "call", "contact_id": "120", "project_id": "500"}),
+        json!({"content": "Both", "engagement_type": "call", "engagement_type_id": "-3", "contact_id": "120"}),
+        json!({"engagement_type": "call", "contact_id": "120"}),
+        json!({"content": "x", "contact_id": "120", "start_time": "tomorrow"}),
+    ] {
+        let e = err(&client, "crm_create_engagement", args.clone()).await;
+        assert_eq!(e["code"], "invalid_argument", "{args}: {e}");
+    }
+    assert_eq!(
+        total_requests(&sb).await,
+        before,
+        "no request may reach Capsule"
+    );
+
+    // An attachment uploaded straight to the sandbox, linked through remote_data.
+    let upload: Value = reqwest::Client::new()
+        .post(format!("{}/attachments/upload", sb.api_url()))
+        .bearer_auth(capsule_mcp::sandbox::ADMIN_TOKEN)
+        .header("Content-Type", "text/plain")
+        .header("X-Attachment-Filename", "minutes.txt")
+        .body("minutes of the call")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = upload["upload"]["token"].as_str().unwrap();
+
+    let types = requests(&sb, "GET /activitytypes").await;
+    let posts = requests(&sb, "POST /entries").await;
+    let created = ok(
+        &client,
+        "crm_create_engagement",
+        json!({"content": "Walked through the proposal", "engagement_type": "call",
+               "opportunity_id": "300", "start_time": "2025-06-02T09:30:00Z",
+               "remote_data": {"attachments": [{"token": token}]}}),
+    )
+    .await;
+    assert_eq!(requests(&sb, "GET /activitytypes").await, types + 1);
+    assert_eq!(requests(&sb, "POST /entries").await, posts + 1);
+    let id = created["id"].as_str().unwrap().to_owned();
+    assert_eq!(created["engagement_type"], "call");
+    assert_eq!(
+        created["activity_type"],
+        json!({"id": "-3", "name": "Call"})
+    );
+    assert_eq!(created["opportunity"]["id"], "300");
+    assert_eq!(created["start_time"], "2025-06-02T09:30:00Z");
+    assert_eq!(created["attachments"][0]["filename"], "minutes.txt");
+    assert_eq!(created["attachments"][0]["content_type"], "text/plain");
+    assert_eq!(created["attachments"][0]["size"], 19);
+
+    // The activity types are cached: the next name costs no request.
+    let before = total_requests(&sb).await;
+    let meeting = ok(
+        &client,
+        "crm_create_engagement",
+        json!({"content": "On site", "engagement_type": "Site visit", "project_id": "500"}),
+    )
+    .await;
+    assert_eq!(total_requests(&sb).await, before + 1, "only the POST");
+    assert_eq!(meeting["engagement_type"], "Site visit");
+    assert_eq!(meeting["project"]["id"], "500");
+
+    let plan = ok(
+        &client,
+        "crm_create_engagement",
+        json!({"content": "Dry", "engagement_type_id": "-2", "account_id": "100", "dry_run": true}),
+    )
+    .await;
+    assert_eq!(
+        plan["body"]["entry"],
+        json!({"type": "note", "party": {"id": 100}, "content": "Dry", "activityType": {"id": -2}})
+    );
+    let e = err(
+        &client,
+        "crm_create_engagement",
+        json!({"content": "Mail", "engagement_type": "email", "account_id": "100"}),
+    )
+    .await;
+    assert_eq!(e["code"], "invalid_argument");
+
+    let before = total_requests(&sb).await;
+    let updated = ok(
+        &client,
+        "crm_update_engagement",
+        json!({"id": id, "engagement_type": "demo", "content": "Demoed the product"}),
+    )
+    .await;
+    assert_eq!(total_requests(&sb).await, before + 1, "one PUT");
+    assert_eq!(updated["engagement_type"], "Demo");
+    assert_eq!(updated["content"], "Demoed the product");
+    assert_eq!(updated["start_time"], "2025-06-02T09:30:00Z", "kept");
+    let e = err(&client, "crm_update_engagement", json!({"id": id})).await;
+    assert_eq!(e["code"], "invalid_argument");
+
+    // A note is an engagement too, and engagements include emails.
+    ok(&client, "crm_get_note", json!({"id": id})).await;
+    let before = total_requests(&sb).await;
+    let deleted = ok(&client, "crm_delete_engagement", json!({"id": id})).await;
+    assert_eq!(deleted, json!({"id": id, "deleted": true}));
+    assert_eq!(total_requests(&sb).await, before + 1, "one DELETE");
+    assert_eq!(
+        err(&client, "crm_get_engagement", json!({"id": id})).await["status"],
+        404
+    );
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn engagement_types_come_from_the_cached_activity_types() {
+    let sb = sandbox().await;
+    let client = stdio_client(&sb, &[]).await;
+    let page = ok(&client, "crm_list_engagement_types", json!({})).await;
+    assert_eq!(page["result_count"], 6);
+    assert!(page["next_cursor"].is_null());
+    let by_id = |id: &str| results(&page).into_iter().find(|t| t["id"] == id).unwrap();
+    assert_eq!(
+        by_id("-3"),
+        json!({"id": "-3", "name": "Call", "type": "call", "updates_last_contacted": true})
+    );
+    assert_eq!(by_id("-1")["type"], "note");
+    assert_eq!(by_id("-2")["type"], "meeting");
+    assert_eq!(by_id("-4")["type"], "task_completed");
+    assert_eq!(by_id("101")["type"], "custom");
+    assert_eq!(by_id("101")["name"], "Demo");
+    assert_eq!(requests(&sb, "GET /activitytypes").await, 1);
+
+    let first = ok(&client, "crm_list_engagement_types", json!({"limit": 4})).await;
+    assert_eq!(first["result_count"], 4);
+    let rest = ok(
+        &client,
+        "crm_list_engagement_types",
+        json!({"cursor": first["next_cursor"]}),
+    )
+    .await;
+    assert_eq!(rest["result_count"], 2);
+    assert!(rest["next_cursor"].is_null());
+
+    let call = ok(&client, "crm_get_engagement_type", json!({"id": "-3"})).await;
+    assert_eq!(call["name"], "Call");
+    let raw = ok(
+        &client,
+        "crm_get_engagement_type",
+        json!({"id": "102", "include_remote_data": true}),
+    )
+    .await;
+    assert_eq!(raw["remote_data"]["name"], "Site visit");
+    assert_eq!(
+        requests(&sb, "GET /activitytypes").await,
+        1,
+        "every call after the first is served from the cache"
+    );
+    let e = err(&client, "crm_get_engagement_type", json!({"id": "7"})).await;
+    assert_eq!(e["code"], "not_found");
+    assert!(e["message"].as_str().unwrap().contains(LIST));
+    client.cancel().await.unwrap();
+}
+
+const LIST: &str = "crm_list_engagement_types";
