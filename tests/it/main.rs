@@ -3,6 +3,7 @@
 
 mod client;
 mod common;
+mod entries;
 mod faults;
 mod fixtures;
 mod mcp;

@@ -6,6 +6,7 @@ use super::{CapsuleError, wire};
 use crate::unified::Ref;
 
 pub mod deleted;
+pub mod entry;
 pub mod field_def;
 pub mod fields;
 pub mod opportunity;

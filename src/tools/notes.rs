@@ -1,0 +1,203 @@
+//! Notes: timeline entries of type `note` on contacts, accounts, opportunities and projects.
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use super::{
+    Kind, Meta, ToolError, ToolSpec,
+    contacts::{DeleteById, GetById},
+    entries::{self, EntryFilters, Noun},
+    list::Paging,
+    tool,
+    write::record_id,
+};
+use crate::capsule::map::entry::{self, EntryWrite};
+use crate::unified::{Deleted, ListResult, Note, WriteResult};
+
+const NOUN: Noun = Noun {
+    noun: "note",
+    list_tool: "crm_list_notes",
+    notes_only: true,
+};
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct ListNotes {
+    #[serde(flatten)]
+    pub paging: Paging,
+    #[serde(flatten)]
+    pub filters: EntryFilters,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct CreateNote {
+    /// The note's text.
+    pub content: String,
+    /// The account (organisation) the note is on. Give exactly one of `account_id`,
+    /// `contact_id`, `opportunity_id`, `project_id`.
+    #[serde(default)]
+    pub account_id: Option<String>,
+    /// The contact (person) the note is on.
+    #[serde(default)]
+    pub contact_id: Option<String>,
+    /// The opportunity the note is on.
+    #[serde(default)]
+    pub opportunity_id: Option<String>,
+    /// The project the note is on.
+    #[serde(default)]
+    pub project_id: Option<String>,
+    /// When it happened, ISO-8601 (default now).
+    #[serde(default)]
+    pub occurred_at: Option<String>,
+    /// Activity type id from crm_list_engagement_types (default `-1` Note).
+    #[serde(default)]
+    pub activity_type_id: Option<String>,
+    /// Raw Capsule entry fields merged into the request body as-is.
+    #[serde(default)]
+    pub remote_data: Option<Map<String, Value>>,
+    /// Check everything, return the Capsule request without sending it.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct UpdateNote {
+    /// Note id from crm_list_notes.
+    pub id: String,
+    /// The note's new text.
+    #[serde(default)]
+    pub content: Option<String>,
+    /// When it happened, ISO-8601.
+    #[serde(default)]
+    pub occurred_at: Option<String>,
+    /// Activity type id from crm_list_engagement_types.
+    #[serde(default)]
+    pub activity_type_id: Option<String>,
+    /// Raw Capsule entry fields merged into the request body as-is.
+    #[serde(default)]
+    pub remote_data: Option<Map<String, Value>>,
+    /// Check everything, return the Capsule request without sending it.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+pub fn tools() -> Vec<ToolSpec> {
+    vec![
+        tool(
+            Meta {
+                name: "crm_list_notes",
+                title: "List notes",
+                description: "List notes, newest first. At most one of account_id, contact_id, \
+                    opportunity_id, project_id; with one, `limit` is at most 50. Emails and \
+                    completed tasks are left out (see crm_list_engagements), so pages may be \
+                    short. Pass `next_cursor` back as `cursor`.",
+                toolset: "notes",
+                kind: Kind::Read,
+            },
+            |app, a: ListNotes, cx| async move {
+                let given = entries::filters_json(&a.filters, &[]);
+                let (f, _) = entries::effective_filters(&NOUN, &a.paging, &given)?;
+                let q = entries::query(&f, &a.paging)?;
+                let out: ListResult<Note> =
+                    entries::list(app, &cx, &NOUN, &a.paging, given, q, entry::to_note).await?;
+                Ok(out)
+            },
+        ),
+        tool(
+            Meta {
+                name: "crm_get_note",
+                title: "Get note",
+                description: "Get one note by id. Emails and completed tasks are not notes: use \
+                    crm_get_engagement for those.",
+                toolset: "notes",
+                kind: Kind::Read,
+            },
+            |app, a: GetById, _cx| async move {
+                entries::get(&app, &NOUN, &a.id, a.include_remote_data, entry::to_note).await
+            },
+        ),
+        tool(
+            Meta {
+                name: "crm_create_note",
+                title: "Create note",
+                description: "Add a note to exactly one record: `account_id`, `contact_id`, \
+                    `opportunity_id` or `project_id`. Needs `content`. Returns the stored note.",
+                toolset: "notes",
+                kind: Kind::Create,
+            },
+            |app, a: CreateNote, _cx| async move {
+                let link = entry::one_link(entry::LinkArgs {
+                    account_id: a.account_id.as_deref(),
+                    contact_id: a.contact_id.as_deref(),
+                    opportunity_id: a.opportunity_id.as_deref(),
+                    project_id: a.project_id.as_deref(),
+                })
+                .map_err(ToolError::invalid)?;
+                let body = entry::entry_body(
+                    &EntryWrite {
+                        link: Some(link),
+                        content: Some(&a.content),
+                        entry_at: a.occurred_at.as_deref(),
+                        entry_at_name: "occurred_at",
+                        activity_type_id: entries::opt_id("activity_type_id", &a.activity_type_id)?,
+                        remote_data: a.remote_data.as_ref(),
+                    },
+                    true,
+                )
+                .map_err(ToolError::invalid)?;
+                let out: WriteResult<Note> =
+                    entries::write(&app, &NOUN, None, body, a.dry_run, entry::to_note).await?;
+                Ok(out)
+            },
+        ),
+        tool(
+            Meta {
+                name: "crm_update_note",
+                title: "Update note",
+                description: "Change a note's text, time or activity type. Fields left out \
+                    keep their value. Returns the stored note.",
+                toolset: "notes",
+                kind: Kind::Update,
+            },
+            |app, a: UpdateNote, _cx| async move {
+                let n = record_id(&a.id, NOUN.noun, NOUN.list_tool)?;
+                let body = entry::entry_body(
+                    &EntryWrite {
+                        link: None,
+                        content: a.content.as_deref(),
+                        entry_at: a.occurred_at.as_deref(),
+                        entry_at_name: "occurred_at",
+                        activity_type_id: entries::opt_id("activity_type_id", &a.activity_type_id)?,
+                        remote_data: a.remote_data.as_ref(),
+                    },
+                    false,
+                )
+                .map_err(ToolError::invalid)?;
+                let out: WriteResult<Note> = entries::write(
+                    &app,
+                    &NOUN,
+                    Some((&a.id, n)),
+                    body,
+                    a.dry_run,
+                    entry::to_note,
+                )
+                .await?;
+                Ok(out)
+            },
+        ),
+        tool(
+            Meta {
+                name: "crm_delete_note",
+                title: "Delete note",
+                description: "Delete a note for good, with its attachments.",
+                toolset: "notes",
+                kind: Kind::Delete,
+            },
+            |app, a: DeleteById, _cx| async move {
+                let out: WriteResult<Deleted> =
+                    entries::delete(&app, &NOUN, &a.id, a.dry_run).await?;
+                Ok(out)
+            },
+        ),
+    ]
+}
