@@ -24,6 +24,7 @@ pub mod contacts;
 pub mod error;
 pub mod list;
 pub mod parties;
+pub mod projects;
 pub mod proxy;
 pub mod write;
 
@@ -250,6 +251,7 @@ pub fn all_tools() -> Vec<ToolSpec> {
     let mut tools = Vec::new();
     tools.extend(contacts::tools());
     tools.extend(accounts::tools());
+    tools.extend(projects::tools());
     tools.extend(proxy::tools());
     tools.sort_by(|a, b| a.tool.name.cmp(&b.tool.name));
     tools

@@ -12,9 +12,11 @@ use serde_json::Value;
 pub mod account;
 pub mod contact;
 pub mod input;
+pub mod project;
 
 pub use account::Account;
 pub use contact::Contact;
+pub use project::Project;
 
 /// A reference to another record.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

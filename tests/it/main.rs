@@ -6,5 +6,6 @@ mod common;
 mod faults;
 mod fixtures;
 mod mcp;
+mod projects;
 mod sandbox;
 mod shape;
