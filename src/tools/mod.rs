@@ -26,6 +26,7 @@ pub mod list;
 pub mod parties;
 pub mod projects;
 pub mod proxy;
+pub mod tasks;
 pub mod write;
 
 pub use error::ToolError;
@@ -253,6 +254,7 @@ pub fn all_tools() -> Vec<ToolSpec> {
     tools.extend(accounts::tools());
     tools.extend(projects::tools());
     tools.extend(proxy::tools());
+    tools.extend(tasks::tools());
     tools.sort_by(|a, b| a.tool.name.cmp(&b.tool.name));
     tools
 }

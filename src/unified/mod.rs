@@ -13,10 +13,12 @@ pub mod account;
 pub mod contact;
 pub mod input;
 pub mod project;
+pub mod task;
 
 pub use account::Account;
 pub use contact::Contact;
 pub use project::Project;
+pub use task::Task;
 
 /// A reference to another record.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

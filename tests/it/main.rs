@@ -9,3 +9,4 @@ mod mcp;
 mod projects;
 mod sandbox;
 mod shape;
+mod tasks;

@@ -8,6 +8,7 @@ use crate::unified::Ref;
 pub mod fields;
 pub mod party;
 pub mod project;
+pub mod task;
 
 pub(crate) fn ref_of(r: &Option<wire::NestedRef>) -> Option<Ref> {
     let r = r.as_ref()?;
