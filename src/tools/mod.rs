@@ -33,7 +33,9 @@ pub mod notes;
 pub mod opportunities;
 pub mod parties;
 pub mod pipelines;
+pub mod projects;
 pub mod proxy;
+pub mod tasks;
 pub mod users;
 pub mod write;
 
@@ -270,6 +272,8 @@ pub fn all_tools() -> Vec<ToolSpec> {
     tools.extend(users::tools());
     tools.extend(directory::tools());
     tools.extend(deleted::tools());
+    tools.extend(projects::tools());
+    tools.extend(tasks::tools());
     tools.sort_by(|a, b| a.tool.name.cmp(&b.tool.name));
     tools
 }

@@ -248,37 +248,47 @@ pub async fn resolve_with(
         let defs = definitions_of(app, fields_ep).await?;
         resolved.field_rows = fields::write(cf, &defs, applies).map_err(ToolError::invalid)?;
     }
-    if let Some(names) = remove_tags.filter(|t| !t.is_empty()) {
-        let tags = app
-            .refdata
-            .list(&app.client, tags_ep.path, tags_ep.plural, &[])
-            .await?;
-        for name in names {
-            let found = tags.iter().find(|t| {
-                t.get("name")
-                    .and_then(Value::as_str)
-                    .is_some_and(|n| n.eq_ignore_ascii_case(name.trim()))
-                    || t.get("id")
-                        .and_then(Value::as_i64)
-                        .map(|i| i.to_string())
-                        .as_deref()
-                        == Some(name.trim())
-            });
-            match found.and_then(|t| t.get("id").and_then(Value::as_i64)) {
-                Some(id) => resolved.remove_tag_ids.push(id),
-                None => {
-                    return Err(ToolError::invalid(format!(
-                        "no tag `{name}` to remove; tags in use: {}",
-                        tags.iter()
-                            .filter_map(|t| t.get("name").and_then(Value::as_str))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    )));
-                }
+    if let Some(names) = remove_tags {
+        resolved.remove_tag_ids = tag_ids(app, tags_ep, names).await?;
+    }
+    Ok(resolved)
+}
+
+/// Resolves tag names (or ids) to the ids of tags in use at `ep` (`/{entity}/tags`, cached).
+pub async fn tag_ids(app: &App, ep: &Endpoint, names: &[String]) -> Result<Vec<i64>, ToolError> {
+    let mut ids = Vec::new();
+    if names.is_empty() {
+        return Ok(ids);
+    }
+    let tags = app
+        .refdata
+        .list(&app.client, ep.path, ep.plural, &[])
+        .await?;
+    for name in names {
+        let found = tags.iter().find(|t| {
+            t.get("name")
+                .and_then(Value::as_str)
+                .is_some_and(|n| n.eq_ignore_ascii_case(name.trim()))
+                || t.get("id")
+                    .and_then(Value::as_i64)
+                    .map(|i| i.to_string())
+                    .as_deref()
+                    == Some(name.trim())
+        });
+        match found.and_then(|t| t.get("id").and_then(Value::as_i64)) {
+            Some(id) => ids.push(id),
+            None => {
+                return Err(ToolError::invalid(format!(
+                    "no tag `{name}` to remove; tags in use: {}",
+                    tags.iter()
+                        .filter_map(|t| t.get("name").and_then(Value::as_str))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
             }
         }
     }
-    Ok(resolved)
+    Ok(ids)
 }
 
 /// Sends a create (`id` None) or update, or returns the plan with `dry_run`.

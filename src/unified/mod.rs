@@ -29,6 +29,10 @@ pub use note::Note;
 pub use opportunity::Opportunity;
 pub use pipeline::{Pipeline, Stage};
 pub use user::{DirectoryUser, User};
+pub mod project;
+pub mod task;
+pub use project::Project;
+pub use task::Task;
 
 /// A reference to another record.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

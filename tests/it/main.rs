@@ -10,5 +10,7 @@ mod mcp;
 mod oauth;
 mod opportunities;
 mod people;
+mod projects;
 mod sandbox;
 mod shape;
+mod tasks;

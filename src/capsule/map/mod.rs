@@ -12,6 +12,8 @@ pub mod fields;
 pub mod opportunity;
 pub mod party;
 pub mod pipeline;
+pub mod project;
+pub mod task;
 pub mod user;
 
 pub(crate) fn ref_of(r: &Option<wire::NestedRef>) -> Option<Ref> {

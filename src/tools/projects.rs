@@ -1,0 +1,472 @@
+//! Projects: Capsule kases, on boards of stages.
+
+use std::sync::Arc;
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use super::{
+    CallCx, Kind, Meta, ToolError, ToolSpec,
+    list::{self, Fetched, Paging},
+    parties, tool,
+    write::{plan, record_id},
+};
+use crate::app::App;
+use crate::capsule::{
+    Method, Request,
+    client::unwrap_key,
+    endpoint::{KASE_FIELDS, KASE_TAGS, KASES, STAGES},
+    map::{
+        self, decode_err, fields,
+        party::Resolved,
+        project::{self, Query},
+    },
+    wire::{self, Stage},
+};
+use crate::unified::{Deleted, ListResult, Project, WriteResult, project::ProjectFields};
+
+const NOUN: &str = "project";
+const LIST_TOOL: &str = "crm_list_projects";
+
+/// The filters of crm_list_projects; also what a cursor carries.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+pub struct ProjectFilters {
+    /// Free text matched against project names and descriptions.
+    #[serde(default)]
+    pub search: Option<String>,
+    /// Only projects changed after this ISO-8601 timestamp.
+    #[serde(default)]
+    pub updated_after: Option<String>,
+    /// Only projects of this account (id from crm_list_accounts), as main or additional party.
+    /// With `search`, matched on the main party only.
+    #[serde(default)]
+    pub account_id: Option<String>,
+    /// Only projects of this contact (id from crm_list_contacts), as `account_id`.
+    #[serde(default)]
+    pub contact_id: Option<String>,
+    /// Only projects linked to this opportunity (id from crm_list_opportunities).
+    #[serde(default)]
+    pub opportunity_id: Option<String>,
+    /// `open` or `closed`.
+    #[serde(default)]
+    pub status: Option<String>,
+    /// Only projects owned by this user (id from crm_list_users).
+    #[serde(default)]
+    pub owner_id: Option<String>,
+    /// Only projects with this tag (name or id).
+    #[serde(default)]
+    pub tag: Option<String>,
+    /// Only projects at this board stage (id from crm_list_stages, entity project).
+    #[serde(default)]
+    pub stage_id: Option<String>,
+    /// Only projects on this board (id from crm_list_pipelines, entity project).
+    #[serde(default)]
+    pub board_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct ListProjects {
+    #[serde(flatten)]
+    pub paging: Paging,
+    #[serde(flatten)]
+    pub filters: ProjectFilters,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct GetProject {
+    /// Project id from crm_list_projects.
+    pub id: String,
+    /// Add the untouched Capsule record as `remote_data` (large; only when needed).
+    #[serde(default)]
+    pub include_remote_data: bool,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct CreateProject {
+    #[serde(flatten)]
+    pub fields: ProjectFields,
+    /// Check and resolve everything, return the Capsule request without sending it.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct UpdateProject {
+    /// Project id from crm_list_projects.
+    pub id: String,
+    #[serde(flatten)]
+    pub fields: ProjectFields,
+    /// Tag names (or ids) to take off the project.
+    #[serde(default)]
+    pub remove_tags: Option<Vec<String>>,
+    /// Check and resolve everything, return the Capsule request without sending it.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct DeleteProject {
+    /// Project id from crm_list_projects.
+    pub id: String,
+    /// Return the Capsule request without sending it.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+fn opt_id(what: &str, v: &Option<String>) -> Result<Option<i64>, ToolError> {
+    v.as_deref()
+        .map(|s| map::parse_id(what, s).map_err(ToolError::invalid))
+        .transpose()
+}
+
+fn non_empty(what: &str, v: &Option<String>) -> Result<Option<String>, ToolError> {
+    match v.as_deref().map(str::trim) {
+        Some("") => Err(ToolError::invalid(format!("`{what}` must not be empty"))),
+        other => Ok(other.map(str::to_owned)),
+    }
+}
+
+/// Checks the list filters.
+pub fn query(f: &ProjectFilters) -> Result<Query, ToolError> {
+    if f.account_id.is_some() && f.contact_id.is_some() {
+        return Err(ToolError::invalid(
+            "give one of `account_id` or `contact_id`",
+        ));
+    }
+    Ok(Query {
+        search: non_empty("search", &f.search)?,
+        updated_after: f
+            .updated_after
+            .as_deref()
+            .map(|t| map::parse_timestamp("updated_after", t).map_err(ToolError::invalid))
+            .transpose()?,
+        account_id: opt_id("account_id", &f.account_id)?,
+        contact_id: opt_id("contact_id", &f.contact_id)?,
+        opportunity_id: opt_id("opportunity_id", &f.opportunity_id)?,
+        status: f
+            .status
+            .as_deref()
+            .map(|s| project::wire_status(s).map_err(ToolError::invalid))
+            .transpose()?,
+        owner_id: opt_id("owner_id", &f.owner_id)?,
+        tag: non_empty("tag", &f.tag)?,
+        stage_id: opt_id("stage_id", &f.stage_id)?,
+        board_id: opt_id("board_id", &f.board_id)?,
+    })
+}
+
+/// Project stages (cached): they give each project its board.
+async fn stages(app: &App) -> Result<Vec<Stage>, ToolError> {
+    let items = app
+        .refdata
+        .list(&app.client, STAGES.path, STAGES.plural, &[])
+        .await?;
+    items
+        .iter()
+        .map(|v| wire::decode::<Stage>(v).map_err(|e| ToolError::from(decode_err(e))))
+        .collect()
+}
+
+fn has(raw: &Value, key: &str) -> bool {
+    match raw.get(key) {
+        Some(Value::Array(a)) => !a.is_empty(),
+        Some(Value::Null) | None => false,
+        Some(_) => true,
+    }
+}
+
+/// Maps raw kases, fetching (cached) reference data only when a record needs it.
+async fn map_all(
+    app: &App,
+    raws: &[&Value],
+    known_stages: Option<Vec<Stage>>,
+    include_raw: bool,
+) -> Result<Vec<Project>, ToolError> {
+    let defs = if raws.iter().any(|r| has(r, "fields")) {
+        parties::definitions_of(app, &KASE_FIELDS).await?
+    } else {
+        Vec::new()
+    };
+    let stages = match known_stages {
+        Some(s) => s,
+        None if raws.iter().any(|r| has(r, "stage")) => stages(app).await?,
+        None => Vec::new(),
+    };
+    raws.iter()
+        .map(|raw| project::to_project(raw, &defs, &stages, include_raw).map_err(ToolError::from))
+        .collect()
+}
+
+async fn list(
+    app: Arc<App>,
+    cx: &CallCx,
+    paging: &Paging,
+    filters: &ProjectFilters,
+) -> Result<ListResult<Project>, ToolError> {
+    let mut q = query(filters)?;
+    let given = project::query_json(&q);
+    // With a cursor the filters are the cursor's; `list::run` refuses different ones.
+    if let Some(f) = list::filters_of(LIST_TOOL, paging)? {
+        let f: ProjectFilters = serde_json::from_value(f)
+            .map_err(|_| ToolError::invalid("`cursor` is damaged; call again without `cursor`"))?;
+        q = query(&f)?;
+    }
+    let include_raw = paging.include_remote_data;
+    list::run(LIST_TOOL, paging, given, cx, |page, per_page| {
+        let app = app.clone();
+        let q = q.clone();
+        async move {
+            let (req, rest) = project::list_request(&q, page, per_page);
+            let fetched = app.client.list_page(&req, KASES.plural).await?;
+            let stages = if rest.board_id.is_some() {
+                Some(stages(&app).await?)
+            } else {
+                None
+            };
+            let kept: Vec<&Value> = fetched
+                .items
+                .iter()
+                .filter(|raw| project::matches(&rest, raw, stages.as_deref().unwrap_or_default()))
+                .collect();
+            let items = map_all(&app, &kept, stages, include_raw).await?;
+            Ok(Fetched {
+                items,
+                has_next: fetched.next.is_some(),
+            })
+        }
+    })
+    .await
+}
+
+fn not_found(id: &str) -> String {
+    format!("no project {id}; find ids with {LIST_TOOL}")
+}
+
+async fn fetch(app: &App, id: &str, embed: bool) -> Result<Value, ToolError> {
+    let n = record_id(id, NOUN, LIST_TOOL)?;
+    let query = if embed {
+        vec![("embed".to_owned(), project::EMBED.to_owned())]
+    } else {
+        Vec::new()
+    };
+    app.client
+        .show(&KASES, n, &query)
+        .await
+        .map_err(|e| ToolError::from(e).on_not_found(not_found(id)))
+}
+
+async fn get(app: &App, id: &str, include_raw: bool) -> Result<Project, ToolError> {
+    let raw = fetch(app, id, true).await?;
+    let mut out = map_all(app, &[&raw], None, include_raw).await?;
+    out.pop()
+        .ok_or_else(|| ToolError::new(500, "internal", "no project mapped"))
+}
+
+async fn resolve(
+    app: &App,
+    custom_fields: Option<&Map<String, Value>>,
+    remove_tags: Option<&[String]>,
+) -> Result<Resolved, ToolError> {
+    let mut resolved = Resolved::default();
+    if let Some(cf) = custom_fields.filter(|m| !m.is_empty()) {
+        let defs = parties::definitions_of(app, &KASE_FIELDS).await?;
+        resolved.field_rows = fields::write(cf, &defs, |_| true).map_err(ToolError::invalid)?;
+    }
+    if let Some(names) = remove_tags {
+        resolved.remove_tag_ids = parties::tag_ids(app, &KASE_TAGS, names).await?;
+    }
+    Ok(resolved)
+}
+
+async fn send(
+    app: &App,
+    method: Method,
+    path: String,
+    body: Map<String, Value>,
+    id: Option<&str>,
+) -> Result<Value, ToolError> {
+    let mut wrapped = Map::new();
+    wrapped.insert(KASES.single.to_owned(), Value::Object(body));
+    let req = Request::new(method, path)
+        .query("embed", project::EMBED)
+        .body(Value::Object(wrapped));
+    let resp = app.client.send(&req).await.map_err(|e| {
+        let e = ToolError::from(e);
+        match id {
+            Some(id) => e.on_not_found(not_found(id)),
+            None => e,
+        }
+    })?;
+    Ok(unwrap_key(resp.body, KASES.single)?)
+}
+
+async fn create(app: &App, a: CreateProject) -> Result<WriteResult<Project>, ToolError> {
+    let resolved = resolve(app, a.fields.custom_fields.as_ref(), None).await?;
+    let body =
+        project::project_body(&a.fields, &resolved, true, None).map_err(ToolError::invalid)?;
+    if a.dry_run {
+        return Ok(WriteResult::DryRun(plan(
+            "POST",
+            KASES.path.to_owned(),
+            KASES.single,
+            Some(body),
+        )));
+    }
+    let mut raw = send(app, Method::Post, KASES.path.to_owned(), body, None).await?;
+    // With a stage whose board has a default team, Capsule keeps the team and drops the
+    // owner on create; put the owner back, keeping the team.
+    if let Some(Some(owner)) = &a.fields.owner_id {
+        let (got_owner, got_team) = project::owner_team_of(&raw)?;
+        let wanted = map::parse_id("owner_id", owner).map_err(ToolError::invalid)?;
+        if got_owner != Some(wanted)
+            && let Some(id) = raw.get("id").and_then(Value::as_i64)
+        {
+            let mut fix = Map::new();
+            fix.insert("owner".into(), serde_json::json!({ "id": wanted }));
+            fix.insert(
+                "team".into(),
+                got_team.map_or(Value::Null, |t| serde_json::json!({ "id": t })),
+            );
+            raw = send(app, Method::Put, format!("{}/{id}", KASES.path), fix, None)
+                .await
+                .map_err(|e| {
+                    let mut e = e;
+                    e.0.message = format!(
+                        "project {id} was created, but Capsule dropped its owner (the board's \
+                         default team applies) and setting it failed: {}",
+                        e.0.message
+                    );
+                    e
+                })?;
+        }
+    }
+    let mut out = map_all(app, &[&raw], None, false).await?;
+    out.pop()
+        .map(WriteResult::Record)
+        .ok_or_else(|| ToolError::new(500, "internal", "no project mapped"))
+}
+
+async fn update(app: &App, a: UpdateProject) -> Result<WriteResult<Project>, ToolError> {
+    let n = record_id(&a.id, NOUN, LIST_TOOL)?;
+    let resolved = resolve(
+        app,
+        a.fields.custom_fields.as_ref(),
+        a.remove_tags.as_deref(),
+    )
+    .await?;
+    // Check the input before reading the project for the owner/team pair.
+    project::project_body(&a.fields, &resolved, false, Some((Some(0), Some(0))))
+        .map_err(ToolError::invalid)?;
+    let current = if project::needs_current_owner_team(&a.fields) {
+        let raw = fetch(app, &a.id, false).await?;
+        Some(project::owner_team_of(&raw)?)
+    } else {
+        None
+    };
+    let body =
+        project::project_body(&a.fields, &resolved, false, current).map_err(ToolError::invalid)?;
+    let path = format!("{}/{n}", KASES.path);
+    if a.dry_run {
+        return Ok(WriteResult::DryRun(plan(
+            "PUT",
+            path,
+            KASES.single,
+            Some(body),
+        )));
+    }
+    if body.is_empty() {
+        return Err(ToolError::invalid(
+            "nothing to change: give at least one field to update",
+        ));
+    }
+    let raw = send(app, Method::Put, path, body, Some(&a.id)).await?;
+    let mut out = map_all(app, &[&raw], None, false).await?;
+    out.pop()
+        .map(WriteResult::Record)
+        .ok_or_else(|| ToolError::new(500, "internal", "no project mapped"))
+}
+
+async fn delete(app: &App, id: &str, dry_run: bool) -> Result<WriteResult<Deleted>, ToolError> {
+    let n = record_id(id, NOUN, LIST_TOOL)?;
+    if dry_run {
+        return Ok(WriteResult::DryRun(plan(
+            "DELETE",
+            format!("{}/{n}", KASES.path),
+            KASES.single,
+            None,
+        )));
+    }
+    app.client
+        .delete(&KASES, n)
+        .await
+        .map_err(|e| ToolError::from(e).on_not_found(not_found(id)))?;
+    Ok(WriteResult::Record(Deleted {
+        id: n.to_string(),
+        deleted: true,
+    }))
+}
+
+pub fn tools() -> Vec<ToolSpec> {
+    vec![
+        tool(
+            Meta {
+                name: "crm_list_projects",
+                title: "List projects",
+                description: "List projects (Capsule cases). Filters combine (AND); what \
+                    Capsule cannot apply on the chosen path is applied to each page, so a page \
+                    may hold fewer than `limit`. One page per call: pass `next_cursor` back as \
+                    `cursor`; `fetch_all` reads up to `max_records` at once.",
+                toolset: "projects",
+                kind: Kind::Read,
+            },
+            |app, a: ListProjects, cx| async move { list(app, &cx, &a.paging, &a.filters).await },
+        ),
+        tool(
+            Meta {
+                name: "crm_get_project",
+                title: "Get project",
+                description: "Get one project by id, with its party, opportunity, stage and \
+                    board, tags and custom fields.",
+                toolset: "projects",
+                kind: Kind::Read,
+            },
+            |app, a: GetProject, _cx| async move { get(&app, &a.id, a.include_remote_data).await },
+        ),
+        tool(
+            Meta {
+                name: "crm_create_project",
+                title: "Create project",
+                description: "Create a project. Needs `name` and its main party (`account_id` \
+                    or `contact_id`). A stage whose board has a default team puts the project \
+                    on that team. Returns the stored project.",
+                toolset: "projects",
+                kind: Kind::Create,
+            },
+            |app, a: CreateProject, _cx| async move { create(&app, a).await },
+        ),
+        tool(
+            Meta {
+                name: "crm_update_project",
+                title: "Update project",
+                description: "Change a project: fields left out keep their value, null clears \
+                    one. `status: closed` closes it. Owner and team are written as a pair: give \
+                    one and the other keeps its current value. Returns the stored project.",
+                toolset: "projects",
+                kind: Kind::Update,
+            },
+            |app, a: UpdateProject, _cx| async move { update(&app, a).await },
+        ),
+        tool(
+            Meta {
+                name: "crm_delete_project",
+                title: "Delete project",
+                description: "Delete a project for good, with its tasks and timeline entries \
+                    (Capsule cascades).",
+                toolset: "projects",
+                kind: Kind::Delete,
+            },
+            |app, a: DeleteProject, _cx| async move { delete(&app, &a.id, a.dry_run).await },
+        ),
+    ]
+}

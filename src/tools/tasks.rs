@@ -1,0 +1,339 @@
+//! Tasks: to-dos with a due date, linked to at most one record.
+
+use std::sync::Arc;
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use super::{
+    CallCx, Kind, Meta, ToolError, ToolSpec,
+    list::{self, Fetched, Paging},
+    tool,
+    write::{plan, record_id},
+};
+use crate::app::App;
+use crate::capsule::{
+    Method, Request,
+    client::unwrap_key,
+    endpoint::{CATEGORIES, TASKS},
+    map::{
+        self,
+        task::{self as task_map, Query},
+    },
+};
+use crate::unified::{Deleted, ListResult, Task, WriteResult, task::TaskFields};
+
+const NOUN: &str = "task";
+const LIST_TOOL: &str = "crm_list_tasks";
+
+/// The filters of crm_list_tasks; also what a cursor carries.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+pub struct TaskFilters {
+    /// `open` (default), `completed`, `pending` or `all`.
+    #[serde(default)]
+    pub status: Option<String>,
+    /// Only tasks owned by this user (id from crm_list_users).
+    #[serde(default)]
+    pub owner_id: Option<String>,
+    /// Only tasks linked to this account. Capsule has no task list per record: applied to each page, which may then hold fewer than `limit`.
+    #[serde(default)]
+    pub account_id: Option<String>,
+    /// Only tasks linked to this contact; applied to each page like `account_id`.
+    #[serde(default)]
+    pub contact_id: Option<String>,
+    /// Only tasks linked to this opportunity; applied to each page like `account_id`.
+    #[serde(default)]
+    pub opportunity_id: Option<String>,
+    /// Only tasks linked to this project; applied to each page like `account_id`.
+    #[serde(default)]
+    pub project_id: Option<String>,
+    /// Only tasks changed after this ISO-8601 timestamp; applied to each page like `account_id`.
+    #[serde(default)]
+    pub updated_after: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct ListTasks {
+    #[serde(flatten)]
+    pub paging: Paging,
+    #[serde(flatten)]
+    pub filters: TaskFilters,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct GetTask {
+    /// Task id from crm_list_tasks.
+    pub id: String,
+    /// Add the untouched Capsule record as `remote_data` (large; only when needed).
+    #[serde(default)]
+    pub include_remote_data: bool,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct CreateTask {
+    #[serde(flatten)]
+    pub fields: TaskFields,
+    /// Check and resolve everything, return the Capsule request without sending it.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct UpdateTask {
+    /// Task id from crm_list_tasks.
+    pub id: String,
+    #[serde(flatten)]
+    pub fields: TaskFields,
+    /// Check and resolve everything, return the Capsule request without sending it.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct DeleteTask {
+    /// Task id from crm_list_tasks.
+    pub id: String,
+    /// Return the Capsule request without sending it.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+fn opt_id(what: &str, v: &Option<String>) -> Result<Option<i64>, ToolError> {
+    v.as_deref()
+        .map(|s| map::parse_id(what, s).map_err(ToolError::invalid))
+        .transpose()
+}
+
+pub fn query(f: &TaskFilters) -> Result<Query, ToolError> {
+    let links = [
+        &f.account_id,
+        &f.contact_id,
+        &f.opportunity_id,
+        &f.project_id,
+    ];
+    if links.iter().filter(|l| l.is_some()).count() > 1 {
+        return Err(ToolError::invalid(
+            "a task links at most one record: give one of `account_id`, `contact_id`, \
+             `opportunity_id`, `project_id`",
+        ));
+    }
+    Ok(Query {
+        status: f
+            .status
+            .as_deref()
+            .map(|s| task_map::status_param(s).map_err(ToolError::invalid))
+            .transpose()?,
+        owner_id: opt_id("owner_id", &f.owner_id)?,
+        account_id: opt_id("account_id", &f.account_id)?,
+        contact_id: opt_id("contact_id", &f.contact_id)?,
+        opportunity_id: opt_id("opportunity_id", &f.opportunity_id)?,
+        project_id: opt_id("project_id", &f.project_id)?,
+        updated_after: f
+            .updated_after
+            .as_deref()
+            .map(|t| map::parse_timestamp("updated_after", t).map_err(ToolError::invalid))
+            .transpose()?,
+    })
+}
+
+async fn list(
+    app: Arc<App>,
+    cx: &CallCx,
+    paging: &Paging,
+    filters: &TaskFilters,
+) -> Result<ListResult<Task>, ToolError> {
+    let mut q = query(filters)?;
+    let given = task_map::query_json(&q, filters.status.as_deref());
+    if let Some(f) = list::filters_of(LIST_TOOL, paging)? {
+        let f: TaskFilters = serde_json::from_value(f)
+            .map_err(|_| ToolError::invalid("`cursor` is damaged; call again without `cursor`"))?;
+        q = query(&f)?;
+    }
+    let include_raw = paging.include_remote_data;
+    list::run(LIST_TOOL, paging, given, cx, |page, per_page| {
+        let app = app.clone();
+        let q = q.clone();
+        async move {
+            let req = task_map::list_request(&q, page, per_page);
+            let fetched = app.client.list_page(&req, TASKS.plural).await?;
+            let items = fetched
+                .items
+                .iter()
+                .filter(|raw| task_map::matches(&q, raw))
+                .map(|raw| task_map::to_task(raw, include_raw).map_err(ToolError::from))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(Fetched {
+                items,
+                has_next: fetched.next.is_some(),
+            })
+        }
+    })
+    .await
+}
+
+fn not_found(id: &str) -> String {
+    format!("no task {id}; find ids with {LIST_TOOL}")
+}
+
+/// Resolves a category name through the cached `/categories`.
+async fn category(app: &App, f: &TaskFields) -> Result<Option<Option<i64>>, ToolError> {
+    let Some(name) = &f.type_name else {
+        return Ok(None);
+    };
+    let cats = app
+        .refdata
+        .list(&app.client, CATEGORIES.path, CATEGORIES.plural, &[])
+        .await?;
+    let found = cats.iter().find(|c| {
+        c.get("name")
+            .and_then(Value::as_str)
+            .is_some_and(|n| n.eq_ignore_ascii_case(name.trim()))
+    });
+    match found.and_then(|c| c.get("id").and_then(Value::as_i64)) {
+        Some(id) => Ok(Some(Some(id))),
+        None => Err(ToolError::invalid(format!(
+            "no task type `{name}`; valid types: {}",
+            cats.iter()
+                .filter_map(|c| c.get("name").and_then(Value::as_str))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
+}
+
+async fn write(
+    app: &App,
+    f: &TaskFields,
+    id: Option<(&str, i64)>,
+    dry_run: bool,
+) -> Result<WriteResult<Task>, ToolError> {
+    let create = id.is_none();
+    task_map::check(f, create).map_err(ToolError::invalid)?;
+    let cat = category(app, f).await?;
+    let body = task_map::task_body(f, cat, create).map_err(ToolError::invalid)?;
+    let (method, verb, path) = match id {
+        None => (Method::Post, "POST", TASKS.path.to_owned()),
+        Some((_, n)) => (Method::Put, "PUT", format!("{}/{n}", TASKS.path)),
+    };
+    if dry_run {
+        return Ok(WriteResult::DryRun(plan(
+            verb,
+            path,
+            TASKS.single,
+            Some(body),
+        )));
+    }
+    if body.is_empty() {
+        return Err(ToolError::invalid(
+            "nothing to change: give at least one field to update",
+        ));
+    }
+    let mut wrapped = Map::new();
+    wrapped.insert(TASKS.single.to_owned(), Value::Object(body));
+    let req = Request::new(method, path).body(Value::Object(wrapped));
+    let resp = app.client.send(&req).await.map_err(|e| {
+        let e = ToolError::from(e);
+        match id {
+            Some((given, _)) => e.on_not_found(not_found(given)),
+            None => e,
+        }
+    })?;
+    let raw = unwrap_key(resp.body, TASKS.single)?;
+    Ok(WriteResult::Record(task_map::to_task(&raw, false)?))
+}
+
+async fn get(app: &App, id: &str, include_raw: bool) -> Result<Task, ToolError> {
+    let n = record_id(id, NOUN, LIST_TOOL)?;
+    let raw = app
+        .client
+        .show(&TASKS, n, &[])
+        .await
+        .map_err(|e| ToolError::from(e).on_not_found(not_found(id)))?;
+    Ok(task_map::to_task(&raw, include_raw)?)
+}
+
+async fn delete(app: &App, id: &str, dry_run: bool) -> Result<WriteResult<Deleted>, ToolError> {
+    let n = record_id(id, NOUN, LIST_TOOL)?;
+    if dry_run {
+        return Ok(WriteResult::DryRun(plan(
+            "DELETE",
+            format!("{}/{n}", TASKS.path),
+            TASKS.single,
+            None,
+        )));
+    }
+    app.client
+        .delete(&TASKS, n)
+        .await
+        .map_err(|e| ToolError::from(e).on_not_found(not_found(id)))?;
+    Ok(WriteResult::Record(Deleted {
+        id: n.to_string(),
+        deleted: true,
+    }))
+}
+
+pub fn tools() -> Vec<ToolSpec> {
+    vec![
+        tool(
+            Meta {
+                name: "crm_list_tasks",
+                title: "List tasks",
+                description: "List tasks; open ones unless `status` says otherwise. Filters \
+                    combine (AND). One page per call: pass `next_cursor` back as `cursor`; \
+                    `fetch_all` reads up to `max_records` at once.",
+                toolset: "tasks",
+                kind: Kind::Read,
+            },
+            |app, a: ListTasks, cx| async move { list(app, &cx, &a.paging, &a.filters).await },
+        ),
+        tool(
+            Meta {
+                name: "crm_get_task",
+                title: "Get task",
+                description: "Get one task by id, with its type, owner, due date and the \
+                    record it is linked to.",
+                toolset: "tasks",
+                kind: Kind::Read,
+            },
+            |app, a: GetTask, _cx| async move { get(&app, &a.id, a.include_remote_data).await },
+        ),
+        tool(
+            Meta {
+                name: "crm_create_task",
+                title: "Create task",
+                description: "Create a task. Needs `subject` and `due_date`; links at most \
+                    one of `account_id`, `contact_id`, `opportunity_id`, `project_id`. \
+                    Returns the stored task.",
+                toolset: "tasks",
+                kind: Kind::Create,
+            },
+            |app, a: CreateTask, _cx| async move { write(&app, &a.fields, None, a.dry_run).await },
+        ),
+        tool(
+            Meta {
+                name: "crm_update_task",
+                title: "Update task",
+                description: "Change a task: fields left out keep their value, null clears \
+                    one. `status: completed` completes it (Capsule adds a \"task completed\" \
+                    entry to the linked record), `status: open` reopens it.",
+                toolset: "tasks",
+                kind: Kind::Update,
+            },
+            |app, a: UpdateTask, _cx| async move {
+                let n = record_id(&a.id, NOUN, LIST_TOOL)?;
+                write(&app, &a.fields, Some((&a.id, n)), a.dry_run).await
+            },
+        ),
+        tool(
+            Meta {
+                name: "crm_delete_task",
+                title: "Delete task",
+                description: "Delete a task for good.",
+                toolset: "tasks",
+                kind: Kind::Delete,
+            },
+            |app, a: DeleteTask, _cx| async move { delete(&app, &a.id, a.dry_run).await },
+        ),
+    ]
+}
