@@ -18,6 +18,8 @@ pub mod input;
 pub mod note;
 pub mod opportunity;
 pub mod pipeline;
+pub mod project;
+pub mod task;
 pub mod user;
 
 pub use account::Account;
@@ -28,11 +30,9 @@ pub use field::{EntityType, Field, FieldType};
 pub use note::Note;
 pub use opportunity::Opportunity;
 pub use pipeline::{Pipeline, Stage};
-pub use user::{DirectoryUser, User};
-pub mod project;
-pub mod task;
 pub use project::Project;
 pub use task::Task;
+pub use user::{DirectoryUser, User};
 
 /// A reference to another record.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

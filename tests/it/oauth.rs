@@ -197,6 +197,8 @@ async fn fifty_concurrent_calls_across_an_expiry_refresh_once() {
     let client = oauth_stdio_client(&sb, dir.path()).await;
     ok(&client, "crm_list_contacts", json!({"limit": 1})).await;
     tokio::time::sleep(Duration::from_millis(3500)).await;
+    // The refreshed token lives long, so a slow machine cannot cause a second expiry.
+    admin(&sb, "config", json!({"access_token_ttl_seconds": 3600})).await;
     let mut calls = Vec::new();
     for i in 0..50 {
         let peer = client.peer().clone();
@@ -297,6 +299,7 @@ async fn no_secret_reaches_output_logs_or_tool_results() {
     secrets.push(creds["access_token"].as_str().unwrap().to_owned());
     secrets.push(creds["refresh_token"].as_str().unwrap().to_owned());
     tokio::time::sleep(Duration::from_millis(2500)).await;
+    admin(&sb, "config", json!({"access_token_ttl_seconds": 3600})).await;
     // A refresh happens inside this call; its logs are read too.
     for args in [
         vec![
@@ -345,6 +348,7 @@ async fn two_servers_sharing_the_token_file_refresh_once() {
     let a = oauth_stdio_client(&sb, dir.path()).await;
     let b = oauth_stdio_client(&sb, dir.path()).await;
     tokio::time::sleep(Duration::from_millis(3500)).await;
+    admin(&sb, "config", json!({"access_token_ttl_seconds": 3600})).await;
     let mut calls = Vec::new();
     for i in 0..10 {
         let peer = if i % 2 == 0 {
