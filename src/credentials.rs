@@ -1,6 +1,8 @@
-//! Stored OAuth credentials: a JSON file in the user's config directory, created 0600 inside a
-//! 0700 directory, written atomically (temp file + rename), refused when others can read it,
-//! and guarded by a lock file so two server processes never refresh at once.
+//! Stored OAuth credentials: in the OS keyring (macOS Keychain, Windows Credential Manager, the
+//! Secret Service on Linux) where one is available, otherwise a JSON file in the user's config
+//! directory, created 0600 inside a 0700 directory, written atomically (temp file + rename) and
+//! refused when others can read it. Either way a lock file in that directory keeps two server
+//! processes from refreshing at once.
 
 use std::{
     fs::{self, File, OpenOptions},
@@ -79,10 +81,39 @@ pub enum StoreError {
     Corrupt { path: String, message: String },
 }
 
-/// The credentials file and its lock.
+/// Where the credentials live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// The OS keyring (entry `capsule-mcp` / `default`).
+    Keyring,
+    /// `credentials.json` in the config directory.
+    File,
+}
+
+const KEYRING_SERVICE: &str = "capsule-mcp";
+const KEYRING_USER: &str = "default";
+
+/// Picks the backend: `CAPSULE_MCP_CREDENTIAL_STORE` = `file`, `keyring`, or `auto` (the
+/// default: the keyring when the OS has one that answers, else the file).
+pub fn choose_backend() -> Backend {
+    let setting = std::env::var("CAPSULE_MCP_CREDENTIAL_STORE").unwrap_or_default();
+    backend_for(&setting, || keyring::Entry::store_status().is_ok())
+}
+
+fn backend_for(setting: &str, keyring_available: impl FnOnce() -> bool) -> Backend {
+    match setting.trim().to_ascii_lowercase().as_str() {
+        "file" => Backend::File,
+        "keyring" => Backend::Keyring,
+        _ if keyring_available() => Backend::Keyring,
+        _ => Backend::File,
+    }
+}
+
+/// The stored credentials (keyring or file) and the lock file beside them.
 #[derive(Debug, Clone)]
 pub struct TokenFile {
     path: PathBuf,
+    backend: Backend,
 }
 
 /// Holds the cross-process lock until dropped.
@@ -97,8 +128,41 @@ impl Drop for FileLock {
 }
 
 impl TokenFile {
+    /// A file-backed store at `path`.
     pub fn new(path: PathBuf) -> Self {
-        Self { path }
+        Self {
+            path,
+            backend: Backend::File,
+        }
+    }
+
+    pub fn with_backend(path: PathBuf, backend: Backend) -> Self {
+        Self { path, backend }
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Where the credentials are, for humans.
+    pub fn describe(&self) -> String {
+        match self.backend {
+            Backend::Keyring => format!("the OS keyring (service `{KEYRING_SERVICE}`)"),
+            Backend::File => self.path.display().to_string(),
+        }
+    }
+
+    fn keyring_entry(&self) -> Result<keyring::Entry, StoreError> {
+        keyring::Entry::new(KEYRING_SERVICE, KEYRING_USER).map_err(|e| self.keyring_error(e))
+    }
+
+    fn keyring_error(&self, e: keyring::Error) -> StoreError {
+        StoreError::Io {
+            path: self.describe(),
+            message: format!(
+                "{e} (set CAPSULE_MCP_CREDENTIAL_STORE=file to keep the login in a file instead)"
+            ),
+        }
     }
 
     /// `$CAPSULE_MCP_CONFIG_DIR/credentials.json`, else the OS config directory
@@ -114,7 +178,10 @@ impl TokenFile {
                 })?
                 .join("capsule-mcp"),
         };
-        Ok(Self::new(dir.join("credentials.json")))
+        Ok(Self::with_backend(
+            dir.join("credentials.json"),
+            choose_backend(),
+        ))
     }
 
     pub fn path(&self) -> &Path {
@@ -137,17 +204,29 @@ impl TokenFile {
 
     /// The stored credentials, `None` when there are none. A file others can read is refused.
     pub fn load(&self) -> Result<Option<StoredCredentials>, StoreError> {
+        if self.backend == Backend::Keyring {
+            match self.keyring_entry()?.get_password() {
+                Ok(text) => return self.parse(&text).map(Some),
+                // Nothing in the keyring: a login stored in the file still counts.
+                Err(keyring::Error::NoEntry) => {}
+                Err(e) => return Err(self.keyring_error(e)),
+            }
+        }
         let text = match fs::read_to_string(&self.path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(self.io(e)),
         };
         self.check_private()?;
-        let d: OnDisk = serde_json::from_str(&text).map_err(|e| StoreError::Corrupt {
-            path: self.path.display().to_string(),
+        self.parse(&text).map(Some)
+    }
+
+    fn parse(&self, text: &str) -> Result<StoredCredentials, StoreError> {
+        let d: OnDisk = serde_json::from_str(text).map_err(|e| StoreError::Corrupt {
+            path: self.describe(),
             message: e.to_string(),
         })?;
-        Ok(Some(StoredCredentials {
+        Ok(StoredCredentials {
             api_url: d.api_url,
             client_id: d.client_id,
             client_secret: d.client_secret.into(),
@@ -158,7 +237,7 @@ impl TokenFile {
             scope: d.scope,
             subdomain: d.subdomain,
             user: d.user,
-        }))
+        })
     }
 
     #[cfg(unix)]
@@ -190,7 +269,8 @@ impl TokenFile {
         builder.create(&dir).map_err(|e| self.io(e))
     }
 
-    /// Writes atomically: a 0600 temp file in the same directory, synced, then renamed.
+    /// Stores in the keyring, or writes the file atomically: a 0600 temp file in the same
+    /// directory, synced, then renamed.
     pub fn save(&self, c: &StoredCredentials) -> Result<(), StoreError> {
         self.ensure_dir()?;
         let d = OnDisk {
@@ -213,6 +293,15 @@ impl TokenFile {
             path: self.path.display().to_string(),
             message: e.to_string(),
         })?;
+        if self.backend == Backend::Keyring {
+            let text = String::from_utf8_lossy(&json).into_owned();
+            self.keyring_entry()?
+                .set_password(&text)
+                .map_err(|e| self.keyring_error(e))?;
+            // An older copy in the file must not outlive the keyring one.
+            let _ = fs::remove_file(&self.path);
+            return Ok(());
+        }
         let tmp = self.dir().join(format!(
             ".credentials.{}.{}.tmp",
             std::process::id(),
@@ -240,9 +329,17 @@ impl TokenFile {
 
     /// Deletes the stored credentials; `false` when there were none.
     pub fn delete(&self) -> Result<bool, StoreError> {
+        let mut deleted = false;
+        if self.backend == Backend::Keyring {
+            match self.keyring_entry()?.delete_credential() {
+                Ok(()) => deleted = true,
+                Err(keyring::Error::NoEntry) => {}
+                Err(e) => return Err(self.keyring_error(e)),
+            }
+        }
         match fs::remove_file(&self.path) {
             Ok(()) => Ok(true),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(deleted),
             Err(e) => Err(self.io(e)),
         }
     }
@@ -321,6 +418,14 @@ mod tests {
         let e = f.load().unwrap_err().to_string();
         assert!(e.contains("chmod 600"), "{e}");
         assert!(!e.contains("CANARY"), "{e}");
+    }
+
+    #[test]
+    fn the_keyring_is_used_where_one_answers_unless_told_otherwise() {
+        assert_eq!(backend_for("", || true), Backend::Keyring);
+        assert_eq!(backend_for("auto", || false), Backend::File);
+        assert_eq!(backend_for("file", || true), Backend::File);
+        assert_eq!(backend_for(" Keyring ", || false), Backend::Keyring);
     }
 
     #[test]

@@ -77,7 +77,7 @@ pub async fn login(opts: LoginOptions, file: &TokenFile) -> anyhow::Result<Strin
             .as_deref()
             .map(|s| format!(" (account {s})"))
             .unwrap_or_default(),
-        file.path().display()
+        file.describe()
     ))
 }
 
@@ -235,7 +235,7 @@ pub async fn status(api_url: &str, file: &TokenFile) -> anyhow::Result<(bool, St
         true,
         format!(
             "Using the OAuth login stored in {}\n  user: {}\n  account: {}\n  API: {}\n  scopes: {}\n  {}\n  refresh token: {}",
-            file.path().display(),
+            file.describe(),
             c.user.as_deref().unwrap_or("unknown"),
             c.subdomain.as_deref().unwrap_or("unknown"),
             c.api_url,

@@ -185,6 +185,6 @@ impl TokenProvider for OAuthTokens {
     }
 
     fn describe(&self) -> String {
-        format!("OAuth login stored in {}", self.file.path().display())
+        format!("OAuth login stored in {}", self.file.describe())
     }
 }

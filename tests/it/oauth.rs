@@ -25,6 +25,8 @@ fn oauth_command(sb: &Sandbox, dir: &Path, args: &[&str]) -> tokio::process::Com
         .env("CAPSULE_CLIENT_ID", "capsule-mcp-tests")
         .env("CAPSULE_CLIENT_SECRET", CLIENT_SECRET)
         .env("CAPSULE_MCP_CONFIG_DIR", dir)
+        // Never touch a developer's real keyring: these tests check the file store.
+        .env("CAPSULE_MCP_CREDENTIAL_STORE", "file")
         .env("RUST_LOG", "debug")
         .kill_on_drop(true);
     cmd
