@@ -344,10 +344,11 @@ pub fn list_request(link: Option<Link>, page: u32, per_page: u32) -> Request {
 
 /// Whether an entry changed after `after` (applied locally: Capsule has no documented filter).
 pub fn updated_after(raw: &Value, after: &chrono::DateTime<chrono::Utc>) -> bool {
-    raw.get("updatedAt")
+    let updated = raw
+        .get("updatedAt")
         .and_then(Value::as_str)
-        .and_then(|u| chrono::DateTime::parse_from_rfc3339(u).ok())
-        .is_some_and(|u| u.with_timezone(&chrono::Utc) > *after)
+        .map(str::to_owned);
+    super::updated_after(&updated, *after)
 }
 
 #[cfg(test)]

@@ -124,3 +124,24 @@ pub(crate) fn tags_of(tags: &Option<Vec<wire::TagRef>>) -> Vec<crate::unified::T
         })
         .collect()
 }
+
+/// Whether a record's embedded tags include `tag` (a name, any case, or an id).
+pub(crate) fn has_tag(tags: &Option<Vec<wire::TagRef>>, tag: &str) -> bool {
+    tags.iter().flatten().any(|t| {
+        t.name
+            .as_deref()
+            .is_some_and(|n| n.eq_ignore_ascii_case(tag))
+            || t.id.map(|i| i.to_string()).as_deref() == Some(tag)
+    })
+}
+
+/// Whether a record's `updatedAt` is strictly after `after` (an unknown time is not).
+pub(crate) fn updated_after(
+    updated_at: &Option<String>,
+    after: chrono::DateTime<chrono::Utc>,
+) -> bool {
+    updated_at
+        .as_deref()
+        .and_then(|u| chrono::DateTime::parse_from_rfc3339(u).ok())
+        .is_some_and(|u| u.with_timezone(&chrono::Utc) > after)
+}

@@ -419,25 +419,15 @@ pub fn matches(q: &Query, raw: &Value, idx: &MilestoneIndex) -> bool {
     {
         return false;
     }
-    if let Some(tag) = &q.tag {
-        let has = o.tags.iter().flatten().any(|t| {
-            t.name
-                .as_deref()
-                .is_some_and(|n| n.eq_ignore_ascii_case(tag))
-                || t.id.map(|i| i.to_string()).as_deref() == Some(tag.as_str())
-        });
-        if !has {
-            return false;
-        }
+    if let Some(tag) = &q.tag
+        && !super::has_tag(&o.tags, tag)
+    {
+        return false;
     }
-    if let Some(after) = q.updated_after {
-        let updated = o
-            .updated_at
-            .as_deref()
-            .and_then(|u| chrono::DateTime::parse_from_rfc3339(u).ok());
-        if updated.is_none_or(|u| u.with_timezone(&chrono::Utc) <= after) {
-            return false;
-        }
+    if let Some(after) = q.updated_after
+        && !super::updated_after(&o.updated_at, after)
+    {
+        return false;
     }
     true
 }

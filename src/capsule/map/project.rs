@@ -368,25 +368,15 @@ pub fn matches(rest: &Query, raw: &Value, stages: &[Stage]) -> bool {
     if checks.contains(&false) {
         return false;
     }
-    if let Some(tag) = &rest.tag {
-        let has = k.tags.iter().flatten().any(|t| {
-            t.name
-                .as_deref()
-                .is_some_and(|n| n.eq_ignore_ascii_case(tag))
-                || t.id.map(|i| i.to_string()).as_deref() == Some(tag.as_str())
-        });
-        if !has {
-            return false;
-        }
+    if let Some(tag) = &rest.tag
+        && !super::has_tag(&k.tags, tag)
+    {
+        return false;
     }
-    if let Some(after) = rest.updated_after {
-        let updated = k
-            .updated_at
-            .as_deref()
-            .and_then(|u| chrono::DateTime::parse_from_rfc3339(u).ok());
-        if updated.is_none_or(|u| u.with_timezone(&chrono::Utc) <= after) {
-            return false;
-        }
+    if let Some(after) = rest.updated_after
+        && !super::updated_after(&k.updated_at, after)
+    {
+        return false;
     }
     true
 }

@@ -254,12 +254,8 @@ pub fn matches(q: &Query, raw: &Value) -> bool {
             .is_none_or(|id| t.opportunity.as_ref().and_then(|o| o.id) == Some(id)),
         q.project_id
             .is_none_or(|id| t.kase.as_ref().and_then(|k| k.id) == Some(id)),
-        q.updated_after.is_none_or(|after| {
-            t.updated_at
-                .as_deref()
-                .and_then(|u| chrono::DateTime::parse_from_rfc3339(u).ok())
-                .is_some_and(|u| u.with_timezone(&chrono::Utc) > after)
-        }),
+        q.updated_after
+            .is_none_or(|after| super::updated_after(&t.updated_at, after)),
     ];
     !checks.contains(&false)
 }
