@@ -15,7 +15,7 @@ use crate::app::App;
 use crate::capsule::map::{self, deleted, format_timestamp};
 use crate::unified::{DeletedRecord, EntityType, ListResult};
 
-const LIST_TOOL: &str = "crm_list_deleted_records";
+const LIST_TOOL: &str = "crm_list_deleted";
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct ListDeleted {

@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::collections::HashSet;
+use std::{collections::HashSet, time::Duration};
 
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -483,4 +483,112 @@ async fn refuses_to_start_without_credentials_and_call_works_on_the_sandbox() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("http(s)"));
+}
+
+#[derive(Clone, Default)]
+struct ProgressRecorder(std::sync::Arc<std::sync::Mutex<Vec<(f64, Option<String>)>>>);
+
+impl rmcp::ClientHandler for ProgressRecorder {
+    async fn on_progress(
+        &self,
+        params: rmcp::model::ProgressNotificationParam,
+        _ctx: rmcp::service::NotificationContext<rmcp::RoleClient>,
+    ) {
+        self.0
+            .lock()
+            .unwrap()
+            .push((params.progress, params.message));
+    }
+}
+
+#[tokio::test]
+async fn fetch_all_sends_progress_as_pages_arrive() {
+    use rmcp::ServiceExt;
+    let sb = sandbox().await;
+    let (transport, _) = rmcp::transport::TokioChildProcess::builder(command(&sb, &["stdio"]))
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let recorder = ProgressRecorder::default();
+    let client = recorder.clone().serve(transport).await.unwrap();
+    let mut params = rmcp::model::CallToolRequestParams::new("crm_list_contacts").with_arguments(
+        json!({"fetch_all": true, "limit": 20})
+            .as_object()
+            .cloned()
+            .unwrap(),
+    );
+    params.meta = Some(rmcp::model::RequestMetaObject::with_progress_token(
+        rmcp::model::ProgressToken(rmcp::model::NumberOrString::String("pages".into())),
+    ));
+    let before = requests(&sb, "POST /parties/filters/results").await;
+    let r = client.call_tool(params).await.unwrap();
+    assert_eq!(r.structured_content.unwrap()["result_count"], 60);
+    assert_eq!(
+        requests(&sb, "POST /parties/filters/results").await,
+        before + 3,
+        "three pages of 20"
+    );
+    // Notifications may trail the response by a moment.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let seen = recorder.0.lock().unwrap().clone();
+    let progress: Vec<f64> = seen.iter().map(|(p, _)| *p).collect();
+    assert_eq!(
+        progress,
+        vec![20.0, 40.0, 60.0],
+        "one notification a page: {seen:?}"
+    );
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn contacts_and_accounts_cost_one_request_where_one_suffices() {
+    let sb = sandbox().await;
+    let client = stdio_client(&sb, &[]).await;
+    let count = |r: &'static str| requests(&sb, r);
+    let list = count("POST /parties/filters/results").await;
+    ok(&client, "crm_list_accounts", json!({"limit": 10})).await;
+    assert_eq!(
+        count("POST /parties/filters/results").await,
+        list + 1,
+        "list: one request"
+    );
+    let posts = count("POST /parties").await;
+    let created = ok(
+        &client,
+        "crm_create_account",
+        json!({"name": "Counted Ltd"}),
+    )
+    .await;
+    assert_eq!(
+        count("POST /parties").await,
+        posts + 1,
+        "create: one request"
+    );
+    let id = created["id"].as_str().unwrap().to_owned();
+    let (shows, puts) = (
+        count("GET /parties/{id}").await,
+        count("PUT /parties/{id}").await,
+    );
+    ok(
+        &client,
+        "crm_update_account",
+        json!({"id": id, "description": "x"}),
+    )
+    .await;
+    // One PUT, plus one GET that refuses to write account fields onto a person.
+    assert_eq!(count("PUT /parties/{id}").await, puts + 1);
+    assert_eq!(count("GET /parties/{id}").await, shows + 1);
+    let deletes = count("DELETE /parties/{id}").await;
+    ok(&client, "crm_delete_account", json!({"id": id})).await;
+    assert_eq!(count("DELETE /parties/{id}").await, deletes + 1);
+    // Custom field definitions were fetched once, by the first list, then cached.
+    for _ in 0..3 {
+        ok(&client, "crm_list_contacts", json!({"limit": 5})).await;
+    }
+    assert_eq!(
+        count("GET /parties/fields/definitions").await,
+        1,
+        "definitions cached"
+    );
+    client.cancel().await.unwrap();
 }

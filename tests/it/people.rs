@@ -390,7 +390,7 @@ async fn lists_deleted_and_restricted_records_since_a_time() {
     let client = stdio_client(&sb, &[]).await;
     let e = err(
         &client,
-        "crm_list_deleted_records",
+        "crm_list_deleted",
         json!({"entity_type": "contact"}),
     )
     .await;
@@ -398,14 +398,14 @@ async fn lists_deleted_and_restricted_records_since_a_time() {
     assert!(e["message"].as_str().unwrap().contains("since"));
     let e = err(
         &client,
-        "crm_list_deleted_records",
+        "crm_list_deleted",
         json!({"since": "2020-01-01T00:00:00Z"}),
     )
     .await;
     assert!(e["message"].as_str().unwrap().contains("contact, account"));
     let e = err(
         &client,
-        "crm_list_deleted_records",
+        "crm_list_deleted",
         json!({"entity_type": "contact", "since": "last week"}),
     )
     .await;
@@ -419,7 +419,7 @@ async fn lists_deleted_and_restricted_records_since_a_time() {
     let since = "2000-01-01T00:00:00Z";
     let contacts = ok(
         &client,
-        "crm_list_deleted_records",
+        "crm_list_deleted",
         json!({"entity_type": "contact", "since": since}),
     )
     .await;
@@ -432,21 +432,21 @@ async fn lists_deleted_and_restricted_records_since_a_time() {
     // Party tombstones go to accounts too; the restricted person does not.
     let accounts = ok(
         &client,
-        "crm_list_deleted_records",
+        "crm_list_deleted",
         json!({"entity_type": "account", "since": since}),
     )
     .await;
     assert_eq!(ids(&accounts), ["95", "96"]);
     let opp = ok(
         &client,
-        "crm_list_deleted_records",
+        "crm_list_deleted",
         json!({"entity_type": "opportunity", "since": since}),
     )
     .await;
     assert_eq!(ids(&opp), ["290"]);
     let proj = ok(
         &client,
-        "crm_list_deleted_records",
+        "crm_list_deleted",
         json!({"entity_type": "project", "since": since, "include_remote_data": true}),
     )
     .await;
@@ -456,7 +456,7 @@ async fn lists_deleted_and_restricted_records_since_a_time() {
     // `since` filters: only what was deleted after the first tombstone.
     let later = ok(
         &client,
-        "crm_list_deleted_records",
+        "crm_list_deleted",
         json!({"entity_type": "contact", "since": rows[0]["deleted_at"]}),
     )
     .await;
@@ -465,14 +465,14 @@ async fn lists_deleted_and_restricted_records_since_a_time() {
     // Pages: restricted records come once, on the first page.
     let first = ok(
         &client,
-        "crm_list_deleted_records",
+        "crm_list_deleted",
         json!({"entity_type": "contact", "since": since, "limit": 1}),
     )
     .await;
     assert_eq!(ids(&first), ["95", "97"]);
     let second = ok(
         &client,
-        "crm_list_deleted_records",
+        "crm_list_deleted",
         json!({"cursor": first["next_cursor"]}),
     )
     .await;
@@ -487,7 +487,7 @@ async fn lists_deleted_and_restricted_records_since_a_time() {
     ok(&client, "crm_delete_contact", json!({"id": gone})).await;
     let after = ok(
         &client,
-        "crm_list_deleted_records",
+        "crm_list_deleted",
         json!({"entity_type": "contact", "since": since, "fetch_all": true}),
     )
     .await;
