@@ -485,8 +485,10 @@ async fn refuses_to_start_without_credentials_and_call_works_on_the_sandbox() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("http(s)"));
 }
 
+type Seen = Vec<(f64, Option<String>)>;
+
 #[derive(Clone, Default)]
-struct ProgressRecorder(std::sync::Arc<std::sync::Mutex<Vec<(f64, Option<String>)>>>);
+struct ProgressRecorder(std::sync::Arc<std::sync::Mutex<Seen>>);
 
 impl rmcp::ClientHandler for ProgressRecorder {
     async fn on_progress(
