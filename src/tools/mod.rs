@@ -229,9 +229,28 @@ fn generator(for_output: bool) -> schemars::SchemaGenerator {
     settings.into_generator()
 }
 
+/// Drops `"default": null` everywhere: it tells a model nothing and is paid on every request.
+fn strip_null_defaults(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            if map.get("default").is_some_and(Value::is_null) {
+                map.remove("default");
+            }
+            map.values_mut().for_each(strip_null_defaults);
+        }
+        Value::Array(items) => items.iter_mut().for_each(strip_null_defaults),
+        _ => {}
+    }
+}
+
 /// The input schema of `A`: an object whose every property is described, closed to others.
 pub fn input_schema<A: JsonSchema>() -> JsonObject {
-    let mut schema = to_object(generator(false).into_root_schema_for::<A>());
+    let mut root = Value::Object(to_object(generator(false).into_root_schema_for::<A>()));
+    strip_null_defaults(&mut root);
+    let mut schema = match root {
+        Value::Object(map) => map,
+        _ => JsonObject::new(),
+    };
     schema.remove("title");
     schema.remove("description");
     schema.insert("type".into(), Value::String("object".into()));
