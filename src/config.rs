@@ -68,8 +68,8 @@ pub struct LoginArgs {
     #[arg(long, env = "CAPSULE_CLIENT_ID")]
     pub client_id: Option<String>,
     /// OAuth client secret (prefer the environment variable).
-    #[arg(long, env = "CAPSULE_CLIENT_SECRET", hide_env_values = true)]
-    pub client_secret: Option<String>,
+    #[arg(long, env = "CAPSULE_CLIENT_SECRET", hide_env_values = true, value_parser = secret)]
+    pub client_secret: Option<SecretString>,
     /// Port of the one-shot redirect listener on 127.0.0.1 (the redirect URI is
     /// http://127.0.0.1:PORT/callback; register it with your application). 0 picks a free port.
     #[arg(long, env = "CAPSULE_OAUTH_PORT", default_value_t = 8789)]
@@ -171,6 +171,15 @@ pub struct HttpArgs {
     pub stateless: bool,
 }
 
+/// Parses a secret argument straight into a redacting type, so `Debug` never shows it.
+fn secret(s: &str) -> Result<SecretString, String> {
+    let s = s.trim();
+    if s.is_empty() {
+        return Err("must not be empty".into());
+    }
+    Ok(SecretString::from(s.to_owned()))
+}
+
 /// `CAPSULE_MCP_AUTH_TOKEN`: the bearer token HTTP clients must send (environment only).
 pub fn http_auth_token() -> Option<SecretString> {
     secret_env("CAPSULE_MCP_AUTH_TOKEN")
@@ -204,3 +213,26 @@ pub const NO_CREDENTIALS: &str = "no Capsule credentials. Set CAPSULE_ACCESS_TOK
 personal access token (in Capsule: My Preferences → API Authentication Tokens), run \
 `capsule-mcp auth login` with your OAuth application, or add --sandbox to try capsule-mcp on \
 the built-in demo Capsule.";
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_of_the_command_line_never_shows_the_client_secret() {
+        let cli = Cli::try_parse_from([
+            "capsule-mcp",
+            "auth",
+            "login",
+            "--client-id",
+            "id",
+            "--client-secret",
+            "CANARY-cli-secret",
+        ])
+        .unwrap();
+        let text = format!("{cli:?}");
+        assert!(!text.contains("CANARY"), "{text}");
+        assert!(text.contains("client_id"));
+    }
+}

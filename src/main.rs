@@ -174,7 +174,7 @@ async fn auth(cmd: AuthCommand, common: &Common) -> anyhow::Result<ExitCode> {
                 login::LoginOptions {
                     api_url: common.api_url.trim_end_matches('/').to_owned(),
                     client_id,
-                    client_secret: client_secret.into(),
+                    client_secret,
                     port: a.port,
                     no_browser: a.no_browser,
                     scope: a.scope,
