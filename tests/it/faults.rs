@@ -269,3 +269,36 @@ async fn an_http_client_going_away_in_stateless_mode_stops_the_request() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+#[tokio::test]
+async fn a_low_remaining_budget_is_paced_not_spent() {
+    let sb = sandbox().await;
+    // 12 an hour: from 5 remaining on, requests are spread over the time to the reset.
+    admin(&sb, "config", json!({"rate_limit_per_hour": 12})).await;
+    let client = stdio_client(&sb, &["--call-budget", "3"]).await;
+    let id = a_contact_id(&client).await;
+    let route = "GET /parties/{id}";
+    let mut paced = None;
+    for _ in 0..10 {
+        let before = requests(&sb, route).await;
+        let r = call(&client, "crm_get_contact", json!({"id": id})).await;
+        if r.is_error == Some(true) {
+            let e = r.structured_content.unwrap()["error"].clone();
+            assert_eq!(e["code"], "rate_limited", "{e}");
+            assert_eq!(
+                requests(&sb, route).await,
+                before,
+                "a paced call sends nothing"
+            );
+            paced = Some(e["retry_after_seconds"].as_u64().unwrap());
+            break;
+        }
+    }
+    let wait = paced.expect("pacing stopped the calls before the window ran out");
+    assert!((1..=30).contains(&wait), "retry in {wait} s");
+    assert!(
+        requests(&sb, route).await < 11,
+        "the hourly budget was not spent to the wall"
+    );
+    client.cancel().await.unwrap();
+}
