@@ -38,9 +38,9 @@ impl StoredCredentials {
         match self.expires_at {
             None => false,
             Some(at) => {
-                let life = (at - self.obtained_at).max(1);
+                let life = at.saturating_sub(self.obtained_at).max(1);
                 let margin = (life / 10).clamp(1, 60);
-                now >= at - margin
+                now >= at.saturating_sub(margin)
             }
         }
     }
@@ -222,9 +222,15 @@ impl TokenFile {
     }
 
     fn parse(&self, text: &str) -> Result<StoredCredentials, StoreError> {
+        // The serde message can quote a value (a token in the wrong field): say where only.
         let d: OnDisk = serde_json::from_str(text).map_err(|e| StoreError::Corrupt {
             path: self.describe(),
-            message: e.to_string(),
+            message: format!(
+                "{:?} error at line {} column {}",
+                e.classify(),
+                e.line(),
+                e.column()
+            ),
         })?;
         Ok(StoredCredentials {
             api_url: d.api_url,
@@ -426,6 +432,22 @@ mod tests {
         assert_eq!(backend_for("auto", || false), Backend::File);
         assert_eq!(backend_for("file", || true), Backend::File);
         assert_eq!(backend_for(" Keyring ", || false), Backend::Keyring);
+    }
+
+    #[test]
+    fn a_corrupt_file_is_reported_without_its_contents() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = TokenFile::new(dir.path().join("credentials.json"));
+        f.save(&creds()).unwrap();
+        let text = fs::read_to_string(f.path()).unwrap();
+        let broken = text.replace(
+            "\"obtained_at\": 1000",
+            "\"obtained_at\": \"CANARY-in-wrong-field\"",
+        );
+        assert_ne!(text, broken);
+        fs::write(f.path(), broken).unwrap();
+        let e = f.load().unwrap_err().to_string();
+        assert!(e.contains("line") && !e.contains("CANARY"), "{e}");
     }
 
     #[test]

@@ -57,7 +57,9 @@ pub async fn login(opts: LoginOptions, file: &TokenFile) -> anyhow::Result<Strin
         client_secret: opts.client_secret,
         access_token: tokens.access_token,
         refresh_token: tokens.refresh_token,
-        expires_at: tokens.expires_in.map(|s| obtained_at + s as i64),
+        expires_at: tokens
+            .expires_in
+            .and_then(|s| obtained_at.checked_add(i64::try_from(s).ok()?)),
         obtained_at,
         scope: tokens.scope,
         subdomain: tokens.subdomain,
@@ -103,23 +105,16 @@ fn open_browser(url: &str) {
     eprintln!("(no browser could be opened; open the URL yourself)");
 }
 
-/// Serves the redirect: answers requests until one to /callback carries the code and state.
+/// Serves the redirect: answers requests until one to /callback carries this login's `state`.
+/// Anything else (a stray request, another page's guess, a wrong state) is answered and
+/// ignored, so it can neither hang nor end the login; a silent connection is dropped.
 async fn wait_for_code(listener: &tokio::net::TcpListener, state: &str) -> anyhow::Result<String> {
     loop {
         let (mut sock, _) = listener.accept().await?;
-        let mut buf = vec![0u8; 8192];
-        let mut len = 0;
-        while len < buf.len() {
-            let n = sock.read(&mut buf[len..]).await?;
-            if n == 0 {
-                break;
-            }
-            len += n;
-            if buf[..len].windows(4).any(|w| w == b"\r\n\r\n") {
-                break;
-            }
-        }
-        let head = String::from_utf8_lossy(&buf[..len]);
+        let head = match tokio::time::timeout(Duration::from_secs(5), read_head(&mut sock)).await {
+            Ok(Ok(head)) => head,
+            _ => continue,
+        };
         let target = head
             .lines()
             .next()
@@ -134,6 +129,10 @@ async fn wait_for_code(listener: &tokio::net::TcpListener, state: &str) -> anyho
             continue;
         }
         let q: std::collections::HashMap<String, String> = url.query_pairs().into_owned().collect();
+        if q.get("state").map(String::as_str) != Some(state) {
+            respond(&mut sock, 400, "This answer does not belong to this login.").await;
+            continue;
+        }
         if let Some(err) = q.get("error") {
             respond(
                 &mut sock,
@@ -141,15 +140,12 @@ async fn wait_for_code(listener: &tokio::net::TcpListener, state: &str) -> anyho
                 "Capsule did not authorise capsule-mcp. You can close this window.",
             )
             .await;
-            bail!("Capsule refused the authorisation: {err}");
-        }
-        if q.get("state").map(String::as_str) != Some(state) {
-            respond(&mut sock, 400, "This answer does not belong to this login.").await;
-            bail!("the redirect's state does not match: the login was not completed");
+            // Debug-quoted: the text came from a URL and must not drive the terminal.
+            bail!("Capsule refused the authorisation: {err:?}");
         }
         let Some(code) = q.get("code").cloned() else {
             respond(&mut sock, 400, "No code in the answer.").await;
-            bail!("the redirect carried no authorization code");
+            continue;
         };
         respond(
             &mut sock,
@@ -159,6 +155,23 @@ async fn wait_for_code(listener: &tokio::net::TcpListener, state: &str) -> anyho
         .await;
         return Ok(code);
     }
+}
+
+/// Reads a request head (up to 8 KiB).
+async fn read_head(sock: &mut tokio::net::TcpStream) -> std::io::Result<String> {
+    let mut buf = vec![0u8; 8192];
+    let mut len = 0;
+    while len < buf.len() {
+        let n = sock.read(&mut buf[len..]).await?;
+        if n == 0 {
+            break;
+        }
+        len += n;
+        if buf[..len].windows(4).any(|w| w == b"\r\n\r\n") {
+            break;
+        }
+    }
+    Ok(String::from_utf8_lossy(&buf[..len]).into_owned())
 }
 
 async fn respond(sock: &mut tokio::net::TcpStream, status: u16, text: &str) {

@@ -112,14 +112,18 @@ impl OAuthTokens {
             .await
             .map_err(|e| CapsuleError::Auth(format!("cannot lock the credentials file: {e}")))?
             .map_err(|e| CapsuleError::Auth(e.to_string()))?;
-        // Another process may have refreshed while we waited for the lock.
+        // Another process may have refreshed while we waited for the lock: adopt what it
+        // stored (its refresh token is the live one after a rotation), and stop there unless
+        // that token needs refreshing too.
         if let Ok(Some(on_disk)) = self.file.load()
             && on_disk.access_token.expose_secret() != used.expose_secret()
-            && !on_disk.needs_refresh(now())
         {
+            let fresh = !on_disk.needs_refresh(now());
             self.set_current(on_disk);
-            drop(lock);
-            return Ok(());
+            if fresh {
+                drop(lock);
+                return Ok(());
+            }
         }
         let cur = self.current();
         let Some(refresh_token) = cur.refresh_token.clone() else {
@@ -141,7 +145,9 @@ impl OAuthTokens {
                     next.refresh_token = Some(r);
                 }
                 next.obtained_at = obtained;
-                next.expires_at = t.expires_in.map(|s| obtained + s as i64);
+                next.expires_at = t
+                    .expires_in
+                    .and_then(|s| obtained.checked_add(i64::try_from(s).ok()?));
                 if t.scope.is_some() {
                     next.scope = t.scope;
                 }

@@ -230,17 +230,24 @@ impl CapsuleClient {
     }
 
     fn url_for(&self, path: &str) -> Result<Url, CapsuleError> {
-        let full = if path.starts_with("http://") || path.starts_with("https://") {
-            // A Link to follow: it must stay under the API root, or the token would leak.
-            let root = format!("{}/", self.inner.api_url);
-            if !path.starts_with(&root) {
+        let root = Url::parse(&format!("{}/", self.inner.api_url))
+            .map_err(|e| CapsuleError::Config(format!("bad API URL: {e}")))?;
+        if path.starts_with("http://") || path.starts_with("https://") {
+            // A Link to follow: after normalising (dots resolved), it must stay under the API
+            // root, or the token would go somewhere else.
+            let url = Url::parse(path).map_err(|_| CapsuleError::Decode {
+                path: "Link".into(),
+                message: "Capsule sent a next-page link that is not a URL".into(),
+            })?;
+            if url.origin() != root.origin() || !url.path().starts_with(root.path()) {
                 return Err(CapsuleError::Decode {
                     path: "Link".into(),
                     message: "Capsule sent a next-page link outside the API root".into(),
                 });
             }
-            path.to_owned()
-        } else if path.starts_with('/') {
+            return Ok(url);
+        }
+        let full = if path.starts_with('/') {
             format!("{}{}", self.inner.api_url, path)
         } else {
             format!("{}/{}", self.inner.api_url, path)
@@ -397,7 +404,16 @@ impl CapsuleClient {
             .filter(|(k, _)| SELECTED_HEADERS.contains(&k.as_str()))
             .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
             .collect();
-        let bytes = resp.bytes().await.map_err(|_| Outcome::Broken)?;
+        let Some(bytes) = read_capped(resp).await? else {
+            // Not a transient fault: answered once, with a status no policy retries.
+            return Ok(Response {
+                status: 413,
+                headers,
+                body: json!({ "message": format!(
+                    "Capsule's answer was larger than {} MiB and was not read; ask for less \
+                     (a smaller page)", MAX_BODY_BYTES / (1024 * 1024)) }),
+            });
+        };
         let body = if bytes.iter().all(u8::is_ascii_whitespace) {
             Value::Null
         } else {
@@ -631,7 +647,9 @@ fn pacing_interval(state: &RateState, now: i64) -> Option<Duration> {
     if remaining > low_water || remaining == 0 {
         return None;
     }
-    let secs_left = u64::try_from(reset - now).ok().filter(|s| *s > 0)?;
+    let secs_left = u64::try_from(reset.saturating_sub(now).min(3600))
+        .ok()
+        .filter(|s| *s > 0)?;
     let interval = Duration::from_secs(secs_left).div_f64((remaining as f64).max(1.0));
     Some(interval.min(Duration::from_secs(30)))
 }
@@ -646,9 +664,31 @@ fn reset_in(resp: &Response) -> Option<Duration> {
     let reset = resp
         .header("x-ratelimit-reset")
         .and_then(|v| v.trim().parse::<i64>().ok())?;
-    let secs = (reset - now_epoch()).max(0);
+    // Capsule's window is an hour: a reset further out (or a nonsense header) is capped there.
+    let secs = reset.saturating_sub(now_epoch()).clamp(0, 3600);
     // A small margin so the request lands after the window turned over.
     Some(Duration::from_secs(secs as u64) + Duration::from_millis(250))
+}
+
+/// The most of a Capsule answer read into memory.
+pub const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
+
+/// Reads the body up to [`MAX_BODY_BYTES`]; `None` when it is larger.
+async fn read_capped(mut resp: reqwest::Response) -> Result<Option<Vec<u8>>, Outcome> {
+    if resp
+        .content_length()
+        .is_some_and(|n| n > MAX_BODY_BYTES as u64)
+    {
+        return Ok(None);
+    }
+    let mut out = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(|_| Outcome::Broken)? {
+        if out.len() + chunk.len() > MAX_BODY_BYTES {
+            return Ok(None);
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(Some(out))
 }
 
 fn classify(e: &reqwest::Error) -> Outcome {
@@ -691,6 +731,7 @@ pub fn unwrap_key(body: Value, key: &str) -> Result<Value, CapsuleError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -710,6 +751,64 @@ mod tests {
                 .as_deref(),
             Some("http://127.0.0.1:9/api/v2")
         );
+    }
+
+    fn client() -> CapsuleClient {
+        CapsuleClient::new(
+            ClientOptions {
+                api_url: "http://127.0.0.1:9/api/v2".into(),
+                ..Default::default()
+            },
+            crate::capsule::auth::StaticToken::new("t".to_owned().into(), "test"),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn follows_links_only_under_the_api_root() {
+        let c = client();
+        assert!(
+            c.url_for("http://127.0.0.1:9/api/v2/parties?page=2")
+                .is_ok()
+        );
+        for bad in [
+            "http://127.0.0.1:9/api/v2/../../oauth/token?page=2",
+            "http://127.0.0.1:9/api/v2/%2e%2e/oauth/token",
+            "http://127.0.0.1:9/api/v20/parties",
+            "http://127.0.0.1:10/api/v2/parties",
+            "https://127.0.0.1:9/api/v2/parties",
+            "http://evil.example/api/v2/parties",
+            "http://127.0.0.1:9@evil.example/api/v2/parties",
+        ] {
+            assert!(c.url_for(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn nonsense_reset_headers_are_bounded() {
+        let resp = |reset: &str| Response {
+            status: 429,
+            headers: vec![("x-ratelimit-reset".into(), reset.into())],
+            body: Value::Null,
+        };
+        let max = Duration::from_secs(3600) + Duration::from_millis(250);
+        assert_eq!(reset_in(&resp("9223372036854775807")), Some(max));
+        assert_eq!(
+            reset_in(&resp("-9223372036854775808")),
+            Some(Duration::from_millis(250))
+        );
+        assert_eq!(reset_in(&resp("soon")), None);
+    }
+
+    #[tokio::test]
+    async fn answers_over_the_cap_are_not_read_into_memory() {
+        let small = reqwest::Response::from(http::Response::new(b"{}".to_vec()));
+        assert_eq!(
+            read_capped(small).await.ok().flatten(),
+            Some(b"{}".to_vec())
+        );
+        let big = reqwest::Response::from(http::Response::new(vec![b' '; MAX_BODY_BYTES + 1]));
+        assert_eq!(read_capped(big).await.ok(), Some(None));
     }
 
     #[test]

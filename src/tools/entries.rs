@@ -186,7 +186,7 @@ pub async fn fetch(app: &App, noun: &Noun, id: &str) -> Result<Value, ToolError>
     if noun.notes_only && !entry::is_note(&raw) {
         let kind = entry::entry_type(&raw).unwrap_or("another kind of entry");
         return Err(ToolError::not_found(format!(
-            "no note {id}: that entry is an {kind}; use crm_get_engagement"
+            "no note {id}: that entry is of type `{kind}`; use the crm_*_engagement tools for it"
         )));
     }
     Ok(raw)
@@ -222,6 +222,12 @@ pub async fn write<T>(
             "nothing to change: give at least one field to update",
         ));
     }
+    // Checked before a dry run too: the plan must be one the real call would send.
+    if let Some((given, _)) = id
+        && noun.notes_only
+    {
+        fetch(app, noun, given).await?;
+    }
     if dry_run {
         let verb = if method == Method::Post {
             "POST"
@@ -235,11 +241,6 @@ pub async fn write<T>(
             Some(body),
         )));
     }
-    if let Some((given, _)) = id
-        && noun.notes_only
-    {
-        fetch(app, noun, given).await?;
-    }
     let mut wrapped = Map::new();
     wrapped.insert(ENTRIES.single.to_owned(), Value::Object(body));
     let req = Request::new(method, path)
@@ -248,8 +249,8 @@ pub async fn write<T>(
     let resp = app.client.send(&req).await.map_err(|e| {
         let e = ToolError::from(e);
         match id {
-            Some((given, _)) => e.on_not_found(not_found(noun, given)),
-            None => e,
+            Some((given, _)) => e.on_write_not_found(Some(not_found(noun, given))),
+            None => e.on_write_not_found(None),
         }
     })?;
     let raw = crate::capsule::client::unwrap_key(resp.body, ENTRIES.single)?;
@@ -264,6 +265,10 @@ pub async fn delete(
     dry_run: bool,
 ) -> Result<WriteResult<Deleted>, ToolError> {
     let n = record_id(id, noun.noun, noun.list_tool)?;
+    // Checked before a dry run too: the plan must be one the real call would send.
+    if noun.notes_only {
+        fetch(app, noun, id).await?;
+    }
     if dry_run {
         return Ok(WriteResult::DryRun(plan(
             "DELETE",
@@ -271,9 +276,6 @@ pub async fn delete(
             ENTRIES.single,
             None,
         )));
-    }
-    if noun.notes_only {
-        fetch(app, noun, id).await?;
     }
     app.client
         .delete(&ENTRIES, n)

@@ -46,6 +46,31 @@ impl ToolError {
         self
     }
 
+    /// A 404 on a write: on a create only a linked record can be missing (a bad argument); on
+    /// an update, the record itself or a linked one.
+    pub fn on_write_not_found(mut self, record_missing: Option<String>) -> Self {
+        if self.0.status != 404 {
+            return self;
+        }
+        let capsule = std::mem::take(&mut self.0.message);
+        self.0.details.push(json!({ "capsule_message": capsule }));
+        match record_missing {
+            Some(message) => {
+                self.0.message = format!(
+                    "{message}; or a record it links to does not exist: check the *_id arguments"
+                );
+            }
+            None => {
+                self.0.status = 400;
+                self.0.code = "invalid_argument".into();
+                self.0.message = "a record this create links to does not exist: check the *_id \
+                                  arguments (ids come from the list tools)"
+                    .into();
+            }
+        }
+        self
+    }
+
     pub fn status(&self) -> u16 {
         self.0.status
     }

@@ -320,8 +320,8 @@ async fn write(
     let resp = app.client.send(&req).await.map_err(|e| {
         let e = ToolError::from(e);
         match id {
-            Some((given, _)) => e.on_not_found(not_found(given)),
-            None => e,
+            Some((given, _)) => e.on_write_not_found(Some(not_found(given))),
+            None => e.on_write_not_found(None),
         }
     })?;
     let raw = unwrap_key(resp.body, OPPORTUNITIES.single)?;

@@ -165,9 +165,9 @@ async fn fetch(app: &App, noun: &Noun, id: &str, embed: bool) -> Result<Value, T
         .map_err(|e| ToolError::from(e).on_not_found(not_found(noun, id)))?;
     if !party::is_kind(&raw, noun.kind) {
         let other = if noun.kind == Kind::Person {
-            "an account (organisation); use crm_get_account"
+            "an account (organisation); use the crm_*_account tools for it"
         } else {
-            "a contact (person); use crm_get_contact"
+            "a contact (person); use the crm_*_contact tools for it"
         };
         return Err(ToolError::not_found(format!(
             "no {} {id}: that id is {other}",
@@ -337,8 +337,8 @@ pub async fn write<T>(
     let resp = app.client.send(&req).await.map_err(|e| {
         let e = ToolError::from(e);
         match id {
-            Some((given, _)) => e.on_not_found(not_found(noun, given)),
-            None => e,
+            Some((given, _)) => e.on_write_not_found(Some(not_found(noun, given))),
+            None => e.on_write_not_found(None),
         }
     })?;
     let raw = crate::capsule::client::unwrap_key(resp.body, PARTIES.single)?;

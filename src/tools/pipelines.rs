@@ -209,7 +209,8 @@ pub fn tools() -> Vec<ToolSpec> {
                 let found = sets(&app, entity, Some(id)).await?;
                 let set = found.first().ok_or_else(|| {
                     ToolError::not_found(format!(
-                        "no {} pipeline {id}; find ids with crm_list_pipelines",
+                        "no {} pipeline {id}; find ids with crm_list_pipelines (each result's \
+                         `entity` is the `entity_type` to pass: opportunity or project)",
                         entity.name()
                     ))
                 })?;
@@ -261,7 +262,8 @@ pub fn tools() -> Vec<ToolSpec> {
                     let found = sets(&app, e, pipeline_id).await?;
                     if pipeline_id.is_some() && found.is_empty() {
                         return Err(ToolError::not_found(format!(
-                            "no {} pipeline {}; find ids with crm_list_pipelines",
+                            "no {} pipeline {}; find ids with crm_list_pipelines (each result's \
+                             `entity` is the `entity_type` to pass: opportunity or project)",
                             e.name(),
                             pipeline_id.unwrap_or_default()
                         )));

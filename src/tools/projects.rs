@@ -294,8 +294,8 @@ async fn send(
     let resp = app.client.send(&req).await.map_err(|e| {
         let e = ToolError::from(e);
         match id {
-            Some(id) => e.on_not_found(not_found(id)),
-            None => e,
+            Some(id) => e.on_write_not_found(Some(not_found(id))),
+            None => e.on_write_not_found(None),
         }
     })?;
     Ok(unwrap_key(resp.body, KASES.single)?)
@@ -332,11 +332,17 @@ async fn create(app: &App, a: CreateProject) -> Result<WriteResult<Project>, Too
                 .await
                 .map_err(|e| {
                     let mut e = e;
+                    // The project exists: the model must fix it, never create it again.
+                    e.0.code = "partially_applied".into();
                     e.0.message = format!(
-                        "project {id} was created, but Capsule dropped its owner (the board's \
-                         default team applies) and setting it failed: {}",
-                        e.0.message
+                        "project {id} WAS created, but Capsule dropped its owner (the board's \
+                         default team applies) and setting it failed: {}. Do not create it \
+                         again: fix it with crm_update_project id {id} (owner_id together \
+                         with team_id)",
+                        e.0.message.trim_end_matches(" Fix these and try again.")
                     );
+                    e.0.details
+                        .push(serde_json::json!({ "created_id": id.to_string() }));
                     e
                 })?;
         }

@@ -373,3 +373,93 @@ async fn two_servers_sharing_the_token_file_refresh_once() {
     a.cancel().await.unwrap();
     b.cancel().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_server_with_a_stale_login_adopts_the_one_another_process_rotated() {
+    let sb = sandbox().await;
+    admin(&sb, "config", json!({"access_token_ttl_seconds": 2})).await;
+    let dir = tempfile::tempdir().unwrap();
+    login(&sb, dir.path()).await;
+    // B loads the first login and keeps it in memory.
+    let b = oauth_stdio_client(&sb, dir.path()).await;
+    ok(&b, "crm_list_contacts", json!({"limit": 1})).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // A refreshes (the refresh token rotates); then A's new token expires too.
+    let (done, out) = run(
+        &sb,
+        dir.path(),
+        &["call", "crm_list_contacts", r#"{"limit": 1}"#],
+    )
+    .await;
+    assert!(done, "{}", out.stderr);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    admin(&sb, "config", json!({"access_token_ttl_seconds": 3600})).await;
+    // B must refresh with the rotated refresh token from the file, not its stale one.
+    let page = ok(&b, "crm_list_contacts", json!({"limit": 1})).await;
+    assert_eq!(page["result_count"], 1);
+    // A refreshed at least once, and B once more with A's rotated token (a slow machine can
+    // make A's 2-second token need a second refresh of its own).
+    assert!(grants(&stats(&sb).await, "refresh_token") >= 2);
+    b.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn stray_requests_neither_hang_nor_end_a_login() {
+    let sb = sandbox().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = oauth_command(
+        &sb,
+        dir.path(),
+        &["auth", "login", "--no-browser", "--port", "0"],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut url = String::new();
+    stdout.read_line(&mut url).await.unwrap();
+    let url = url.trim().to_owned();
+    let redirect = url::Url::parse(&url)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "redirect_uri")
+        .map(|(_, v)| v.into_owned())
+        .unwrap();
+    let port = url::Url::parse(&redirect).unwrap().port().unwrap();
+    // A connection that never speaks, a guess with the wrong state, an error without it.
+    let _idle = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let plain = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let r = plain
+        .get(format!("{redirect}?state=guess&code=x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let r = plain
+        .get(format!("{redirect}?error=access_denied"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    // The real browser still completes the login.
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let approve = browser.get(&url).send().await.unwrap();
+    let callback = approve.headers()["location"].to_str().unwrap().to_owned();
+    assert_eq!(browser.get(&callback).send().await.unwrap().status(), 200);
+    let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success());
+    assert!(dir.path().join("credentials.json").exists());
+}

@@ -323,7 +323,7 @@ pub fn entry_body(w: &EntryWrite<'_>, create: bool) -> Result<Map<String, Value>
     if let Some(id) = w.activity_type_id {
         body.insert("activityType".into(), json!({ "id": id }));
     }
-    merge_remote(&mut body, w.remote_data);
+    merge_remote(&mut body, w.remote_data)?;
     Ok(body)
 }
 

@@ -80,13 +80,48 @@ pub(crate) fn decode_err(e: wire::DecodeError) -> CapsuleError {
     }
 }
 
+/// Capsule fields the unified arguments write, with their checks (one link, the stage's
+/// pipeline, owner and team together, the task status): `remote_data` may not set them.
+const GUARDED_REMOTE_KEYS: &[&str] = &[
+    "type",
+    "party",
+    "organisation",
+    "opportunity",
+    "kase",
+    "milestone",
+    "stage",
+    "owner",
+    "team",
+    "status",
+    "tags",
+    "fields",
+    "activityType",
+    "lostReason",
+    "category",
+];
+
 /// Merges `remote_data` (raw Capsule fields the unified model does not cover) into a body.
-pub fn merge_remote(body: &mut Map<String, Value>, remote: Option<&Map<String, Value>>) {
-    if let Some(remote) = remote {
-        for (k, v) in remote {
-            body.insert(k.clone(), v.clone());
-        }
+/// Fields the unified arguments cover are refused, so no check can be bypassed.
+pub fn merge_remote(
+    body: &mut Map<String, Value>,
+    remote: Option<&Map<String, Value>>,
+) -> Result<(), String> {
+    let Some(remote) = remote else {
+        return Ok(());
+    };
+    if let Some(key) = remote
+        .keys()
+        .find(|k| GUARDED_REMOTE_KEYS.contains(&k.as_str()))
+    {
+        return Err(format!(
+            "`remote_data.{key}` is written by this tool's own arguments (with their checks); \
+             use those instead"
+        ));
     }
+    for (k, v) in remote {
+        body.insert(k.clone(), v.clone());
+    }
+    Ok(())
 }
 
 /// Names and ids resolved before a write: custom field rows and tag ids to remove.

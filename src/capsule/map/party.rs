@@ -447,7 +447,7 @@ pub fn contact_body(
         resolved,
         create,
     )?;
-    merge_remote(&mut body, f.remote_data.as_ref());
+    merge_remote(&mut body, f.remote_data.as_ref())?;
     Ok(body)
 }
 
@@ -484,7 +484,7 @@ pub fn account_body(
         resolved,
         create,
     )?;
-    merge_remote(&mut body, f.remote_data.as_ref());
+    merge_remote(&mut body, f.remote_data.as_ref())?;
     Ok(body)
 }
 

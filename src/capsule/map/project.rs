@@ -195,7 +195,7 @@ pub fn project_body(
     if !resolved.field_rows.is_empty() {
         body.insert("fields".into(), Value::Array(resolved.field_rows.clone()));
     }
-    merge_remote(&mut body, f.remote_data.as_ref());
+    merge_remote(&mut body, f.remote_data.as_ref())?;
     Ok(body)
 }
 

@@ -189,7 +189,7 @@ pub fn task_body(
         };
         body.insert("status".into(), wire.into());
     }
-    merge_remote(&mut body, f.remote_data.as_ref());
+    merge_remote(&mut body, f.remote_data.as_ref())?;
     Ok(body)
 }
 
