@@ -52,15 +52,37 @@ pub struct CreateField {
     /// Help text shown with the field.
     #[serde(default)]
     pub description: Option<String>,
-    /// The choices; required for `enum`, refused otherwise.
+    /// The choices; required for `enum`, refused otherwise. Strings, or `{label, value}` as
+    /// crm_list_fields shows them (the value is used).
     #[serde(default)]
-    pub options: Option<Vec<String>>,
+    pub options: Option<Vec<OptionInput>>,
     /// Flag records that leave this field empty.
     #[serde(default)]
     pub is_important: Option<bool>,
     /// Check everything, return the Capsule request without sending it.
     #[serde(default)]
     pub dry_run: bool,
+}
+
+/// An `enum` choice: a plain string or the `{label, value}` shape fields are read in.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum OptionInput {
+    Text(String),
+    Pair {
+        #[serde(default)]
+        label: Option<String>,
+        value: String,
+    },
+}
+
+impl OptionInput {
+    fn value(&self) -> String {
+        match self {
+            OptionInput::Text(s) => s.clone(),
+            OptionInput::Pair { value, .. } => value.clone(),
+        }
+    }
 }
 
 fn required() -> ToolError {
@@ -154,12 +176,16 @@ async fn get_field(app: Arc<App>, a: GetField) -> Result<Field, ToolError> {
 
 async fn create_field(app: Arc<App>, a: CreateField) -> Result<WriteResult<Field>, ToolError> {
     let entity = a.entity_type.ok_or_else(required)?;
+    let options: Option<Vec<String>> = a
+        .options
+        .as_ref()
+        .map(|o| o.iter().map(OptionInput::value).collect());
     let body = field_def::create_body(&NewField {
         entity,
         name: &a.name,
         kind: a.kind,
         description: a.description.as_deref(),
-        options: a.options.as_deref(),
+        options: options.as_deref(),
         is_important: a.is_important,
     })
     .map_err(ToolError::invalid)?;

@@ -38,10 +38,12 @@ pub struct ListOpportunities {
     /// Only opportunities changed after this ISO-8601 timestamp.
     #[serde(default)]
     pub updated_after: Option<String>,
-    /// Only opportunities of this account (id from crm_list_accounts).
+    /// Only opportunities of this account (id from crm_list_accounts), including those it is
+    /// an additional party on; with `search`, only those it is the main party of.
     #[serde(default)]
     pub account_id: Option<String>,
-    /// Only opportunities of this contact (id from crm_list_contacts).
+    /// Only opportunities of this contact (id from crm_list_contacts), including those it is
+    /// an additional party on; with `search`, only those it is the main party of.
     #[serde(default)]
     pub contact_id: Option<String>,
     /// `open`, `won` or `lost`.

@@ -594,3 +594,71 @@ async fn contacts_and_accounts_cost_one_request_where_one_suffices() {
     );
     client.cancel().await.unwrap();
 }
+
+#[tokio::test]
+async fn field_options_are_taken_in_the_shape_they_are_read() {
+    let sb = sandbox().await;
+    let client = stdio_client(&sb, &[]).await;
+    let plan = ok(
+        &client,
+        "crm_create_field",
+        json!({
+            "entity_type": "opportunity", "name": "Tier", "type": "enum",
+            "options": [{"label": "Gold", "value": "gold"}, "silver"], "dry_run": true
+        }),
+    )
+    .await;
+    assert_eq!(
+        plan["body"]["definition"]["options"],
+        json!(["gold", "silver"])
+    );
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn remote_data_cannot_bypass_the_guards() {
+    let sb = sandbox().await;
+    let client = stdio_client(&sb, &[]).await;
+    let before = total_requests(&sb).await;
+    let e = err(
+        &client,
+        "crm_update_opportunity",
+        json!({
+            "id": "300", "remote_data": {"milestone": {"id": 2}}
+        }),
+    )
+    .await;
+    assert_eq!(e["code"], "invalid_argument");
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .contains("remote_data.milestone"),
+        "{e}"
+    );
+    let e = err(
+        &client,
+        "crm_create_task",
+        json!({
+            "subject": "x", "due_date": "2026-12-01", "account_id": "101",
+            "remote_data": {"opportunity": {"id": 300}}, "dry_run": true
+        }),
+    )
+    .await;
+    assert_eq!(e["code"], "invalid_argument");
+    assert_eq!(
+        total_requests(&sb).await,
+        before,
+        "refused before any request"
+    );
+    // A create whose linked record does not exist names the arguments to check.
+    let e = err(
+        &client,
+        "crm_create_contact",
+        json!({"first_name": "A", "account_id": "99999"}),
+    )
+    .await;
+    assert_eq!(e["code"], "invalid_argument");
+    assert!(e["message"].as_str().unwrap().contains("*_id"), "{e}");
+    client.cancel().await.unwrap();
+}

@@ -239,17 +239,14 @@ pub fn matches(q: &Query, raw: &Value) -> bool {
     let Ok(t) = wire::decode::<WireTask>(raw) else {
         return false;
     };
-    let party = t.party.as_ref();
-    let party_is = |id: i64, kind: PartyType| {
-        party.is_some_and(|p| p.id == Some(id) && p.party_type.is_none_or(|pt| pt == kind))
-    };
+    // By id alone: an account id given as `contact_id` (or the reverse) still finds the
+    // party's tasks rather than an empty page.
+    let party_is = |id: i64| t.party.as_ref().is_some_and(|p| p.id == Some(id));
     let checks = [
         q.owner_id
             .is_none_or(|id| t.owner.as_ref().and_then(|o| o.id) == Some(id)),
-        q.account_id
-            .is_none_or(|id| party_is(id, PartyType::Organisation)),
-        q.contact_id
-            .is_none_or(|id| party_is(id, PartyType::Person)),
+        q.account_id.is_none_or(party_is),
+        q.contact_id.is_none_or(party_is),
         q.opportunity_id
             .is_none_or(|id| t.opportunity.as_ref().and_then(|o| o.id) == Some(id)),
         q.project_id
@@ -414,10 +411,9 @@ mod tests {
             q
         };
         assert!(matches(&q(|q| q.account_id = Some(448322)), raw));
-        assert!(
-            !matches(&q(|q| q.contact_id = Some(448322)), raw),
-            "an organisation"
-        );
+        // By id alone: the party's tasks are found whichever of the two arguments names it.
+        assert!(matches(&q(|q| q.contact_id = Some(448322)), raw));
+        assert!(!matches(&q(|q| q.account_id = Some(448323)), raw));
         assert!(!matches(&q(|q| q.project_id = Some(1)), raw));
         assert!(matches(&q(|q| q.owner_id = Some(1)), raw));
         assert!(!matches(&q(|q| q.owner_id = Some(2)), raw));
