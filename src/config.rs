@@ -166,6 +166,12 @@ pub struct HttpArgs {
     /// Most sessions alive at once.
     #[arg(long, env = "CAPSULE_MCP_MAX_SESSIONS", default_value_t = 100)]
     pub max_sessions: usize,
+    /// Seconds a client may take to send a request's headers.
+    #[arg(long, env = "CAPSULE_MCP_HEADER_READ_TIMEOUT", default_value_t = 10)]
+    pub header_read_timeout: u64,
+    /// Most open connections at once.
+    #[arg(long, env = "CAPSULE_MCP_MAX_CONNECTIONS", default_value_t = 512)]
+    pub max_connections: usize,
     /// No sessions: every request stands alone (for load balancers).
     #[arg(long, env = "CAPSULE_MCP_STATELESS")]
     pub stateless: bool,

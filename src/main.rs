@@ -117,6 +117,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 session_idle_timeout: Duration::from_secs(args.session_idle_timeout),
                 max_sessions: args.max_sessions,
                 stateless: args.stateless,
+                header_read_timeout: Duration::from_secs(args.header_read_timeout),
+                max_connections: args.max_connections,
                 ..HttpOptions::default()
             };
             if let Some(hosts) = args.allowed_hosts {

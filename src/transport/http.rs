@@ -86,6 +86,11 @@ pub struct HttpOptions {
     /// possible. Suits load balancers; a client disconnect cancels the running call.
     /// Default `false` (stateful sessions for pre-2026-07-28 clients).
     pub stateless: bool,
+    /// Longest a client may take to send a request's headers; slower connections are closed
+    /// (slowloris). Default 10 s.
+    pub header_read_timeout: Duration,
+    /// Most open connections at once; more are closed at once. Default 512.
+    pub max_connections: usize,
 }
 
 impl Default for HttpOptions {
@@ -103,6 +108,8 @@ impl Default for HttpOptions {
             session_idle_timeout: Duration::from_secs(30 * 60),
             max_sessions: 100,
             stateless: false,
+            header_read_timeout: Duration::from_secs(10),
+            max_connections: 512,
         }
     }
 }
@@ -166,6 +173,12 @@ impl HttpOptions {
         if self.max_sessions == 0 {
             return Err("max_sessions must be at least 1".into());
         }
+        if self.max_connections == 0 {
+            return Err("max_connections must be at least 1".into());
+        }
+        if self.header_read_timeout.is_zero() {
+            return Err("the header read timeout must be above zero".into());
+        }
         if self.max_body_bytes == 0 {
             return Err("max_body_bytes must be at least 1 (default 1 MiB)".into());
         }
@@ -184,6 +197,8 @@ pub struct BoundHttp {
     listener: TcpListener,
     app: Router,
     shutdown: CancellationToken,
+    header_read_timeout: Duration,
+    max_connections: usize,
 }
 
 impl std::fmt::Debug for BoundHttp {
@@ -198,10 +213,54 @@ impl BoundHttp {
     /// Serves until the shutdown token is cancelled, then stops accepting, ends open SSE
     /// streams and sessions, and waits for in-flight responses to finish.
     pub async fn serve(self) -> anyhow::Result<()> {
-        let shutdown = self.shutdown.clone();
-        axum::serve(self.listener, self.app)
-            .with_graceful_shutdown(async move { shutdown.cancelled().await })
-            .await?;
+        use hyper_util::{
+            rt::{TokioExecutor, TokioIo, TokioTimer},
+            server::{conn::auto, graceful::GracefulShutdown},
+            service::TowerToHyperService,
+        };
+        let graceful = GracefulShutdown::new();
+        let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(self.max_connections));
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(self.header_read_timeout);
+        loop {
+            let (stream, peer) = tokio::select! {
+                _ = self.shutdown.cancelled() => break,
+                accepted = self.listener.accept() => match accepted {
+                    Ok(pair) => pair,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+            };
+            let Ok(slot) = slots.clone().try_acquire_owned() else {
+                tracing::warn!(%peer, "connection limit reached; closing a new connection");
+                drop(stream);
+                continue;
+            };
+            let service = TowerToHyperService::new(self.app.clone());
+            let conn = builder
+                .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                .into_owned();
+            let conn = graceful.watch(conn);
+            tokio::spawn(async move {
+                if let Err(e) = conn.await {
+                    tracing::debug!(%peer, error = %e, "connection ended with an error");
+                }
+                drop(slot);
+            });
+        }
+        // Open SSE streams end with the sessions (rmcp holds a child of the same token).
+        if tokio::time::timeout(Duration::from_secs(10), graceful.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!("some connections were still open after 10 s; closing them");
+        }
         tracing::info!(addr = %self.addr, "MCP HTTP server stopped");
         Ok(())
     }
@@ -285,6 +344,8 @@ where
         listener,
         app,
         shutdown,
+        header_read_timeout: opts.header_read_timeout,
+        max_connections: opts.max_connections,
     })
 }
 
@@ -902,6 +963,65 @@ mod tests {
         let res = client.call_tool(echo_call("hello")).await.unwrap();
         assert_eq!(res.content[0].as_text().unwrap().text, "hello");
         client.cancel().await.unwrap();
+    }
+
+    /// Reads until the server closes the connection (or 10 s pass); true when it closed.
+    async fn closed_by_server(mut sock: tokio::net::TcpStream) -> bool {
+        use tokio::io::AsyncReadExt;
+        let mut buf = [0u8; 1024];
+        let read = async {
+            loop {
+                match sock.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {}
+                }
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(10), read)
+            .await
+            .is_ok()
+    }
+
+    #[tokio::test]
+    async fn slow_headers_are_cut_off() {
+        use tokio::io::AsyncWriteExt;
+        let server = start(HttpOptions {
+            header_read_timeout: Duration::from_millis(500),
+            ..opts()
+        })
+        .await;
+        let mut sock = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+        sock.write_all(b"POST /mcp HTTP/1.1\r\nHost: localhost\r\n")
+            .await
+            .unwrap();
+        let started = std::time::Instant::now();
+        assert!(
+            closed_by_server(sock).await,
+            "a slowloris connection stays open"
+        );
+        assert!(started.elapsed() < Duration::from_secs(5));
+        // The server still answers others.
+        assert_eq!(initialize(&server.url()).await.status(), 200);
+    }
+
+    #[tokio::test]
+    async fn connections_beyond_the_cap_are_closed() {
+        let server = start(HttpOptions {
+            max_connections: 2,
+            ..opts()
+        })
+        .await;
+        let _a = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+        let _b = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let c = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+        assert!(
+            closed_by_server(c).await,
+            "a third connection is closed at once"
+        );
+        drop((_a, _b));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(initialize(&server.url()).await.status(), 200);
     }
 
     #[tokio::test]
