@@ -157,11 +157,15 @@ async fn list(
         async move {
             let req = task_map::list_request(&q, page, per_page);
             let fetched = app.client.list_page(&req, TASKS.plural).await?;
-            let items = fetched
+            let kept: Vec<&Value> = fetched
                 .items
                 .iter()
                 .filter(|raw| task_map::matches(&q, raw))
-                .map(|raw| task_map::to_task(raw, include_raw).map_err(ToolError::from))
+                .collect();
+            let users = users_for(&app, &kept).await?;
+            let items = kept
+                .into_iter()
+                .map(|raw| task_map::to_task(raw, &users, include_raw).map_err(ToolError::from))
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(Fetched {
                 items,
@@ -240,7 +244,8 @@ async fn write(
         }
     })?;
     let raw = unwrap_key(resp.body, TASKS.single)?;
-    Ok(WriteResult::Record(task_map::to_task(&raw, false)?))
+    let users = users_for(app, &[&raw]).await?;
+    Ok(WriteResult::Record(task_map::to_task(&raw, &users, false)?))
 }
 
 async fn get(app: &App, id: &str, include_raw: bool) -> Result<Task, ToolError> {
@@ -250,7 +255,17 @@ async fn get(app: &App, id: &str, include_raw: bool) -> Result<Task, ToolError> 
         .show(&TASKS, n, &[])
         .await
         .map_err(|e| ToolError::from(e).on_not_found(not_found(id)))?;
-    Ok(task_map::to_task(&raw, include_raw)?)
+    let users = users_for(app, &[&raw]).await?;
+    Ok(task_map::to_task(&raw, &users, include_raw)?)
+}
+
+/// The account's users (cached), fetched only when a task needs them for `completed_by`.
+async fn users_for(app: &App, raws: &[&Value]) -> Result<Vec<Value>, ToolError> {
+    if raws.iter().any(|r| task_map::needs_users(r)) {
+        Ok(super::users::all_users(app).await?.as_ref().clone())
+    } else {
+        Ok(Vec::new())
+    }
 }
 
 async fn delete(app: &App, id: &str, dry_run: bool) -> Result<WriteResult<Deleted>, ToolError> {

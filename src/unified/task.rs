@@ -41,9 +41,9 @@ pub struct Task {
     pub status: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub completed_at: Option<String>,
-    /// Username of the user who completed the task.
+    /// The user who completed the task.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub completed_by: Option<String>,
+    pub completed_by: Option<Ref>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_at: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

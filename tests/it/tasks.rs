@@ -55,7 +55,15 @@ async fn lists_tasks_with_each_filter() {
     }
     let done = ok(&client, "crm_list_tasks", json!({"status": "completed"})).await;
     for t in done["result"].as_array().unwrap() {
-        assert!(t["completed_at"].is_string() && t["completed_by"].is_string());
+        assert!(t["completed_at"].is_string());
+        // A user reference, resolved from Capsule's username through the (cached) users.
+        assert!(
+            t["completed_by"]["id"]
+                .as_str()
+                .is_some_and(|id| !id.is_empty()),
+            "{t}"
+        );
+        assert!(t["completed_by"]["name"].is_string(), "{t}");
     }
 
     let owned = ok(
@@ -156,7 +164,10 @@ async fn task_round_trip_completion_and_type_by_name() {
     assert_eq!(requests(&sb, "PUT /tasks/{id}").await, puts + 1);
     assert_eq!(done["status"], "completed");
     assert!(done["completed_at"].is_string());
-    assert!(done["completed_by"].is_string());
+    assert_eq!(
+        done["completed_by"],
+        json!({"id": "61", "name": "Ted Danson"})
+    );
     let reopened = ok(
         &client,
         "crm_update_task",

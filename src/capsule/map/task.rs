@@ -18,19 +18,43 @@ fn nested_ref(r: &Option<wire::NestedRef>) -> Option<Ref> {
     super::ref_of(r)
 }
 
-/// `completedBy` is documented as a username; a nested user is read too.
-fn completed_by(v: &Value) -> Option<String> {
-    match v {
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
-        Value::Object(m) => ["username", "name"]
-            .iter()
-            .find_map(|k| m.get(*k).and_then(Value::as_str).map(str::to_owned))
-            .or_else(|| m.get("id").map(|id| id.to_string())),
-        _ => None,
+/// `completedBy` is documented as a username (a nested user is read too); it becomes a user
+/// reference through the account's users. A username no user has keeps it as the name.
+fn completed_by(v: &Value, users: &[Value]) -> Option<Ref> {
+    let (id, username) = match v {
+        Value::String(s) if !s.is_empty() => (None, Some(s.as_str())),
+        Value::Object(m) => (
+            m.get("id").and_then(Value::as_i64),
+            m.get("username").and_then(Value::as_str),
+        ),
+        _ => return None,
+    };
+    let user = users.iter().find(|u| {
+        id.is_some_and(|id| u.get("id").and_then(Value::as_i64) == Some(id))
+            || username.is_some_and(|n| u.get("username").and_then(Value::as_str) == Some(n))
+    });
+    match user {
+        Some(u) => Some(Ref {
+            id: u.get("id").and_then(Value::as_i64)?.to_string(),
+            name: u
+                .get("name")
+                .and_then(Value::as_str)
+                .or(username)
+                .map(str::to_owned),
+        }),
+        None => Some(Ref {
+            id: id.map(|i| i.to_string()).unwrap_or_default(),
+            name: username.map(str::to_owned),
+        }),
     }
 }
 
-pub fn to_task(raw: &Value, include_raw: bool) -> Result<Task, CapsuleError> {
+/// Whether mapping this task needs the users (to resolve `completedBy`).
+pub fn needs_users(raw: &Value) -> bool {
+    raw.get("completedBy").is_some_and(|v| !v.is_null())
+}
+
+pub fn to_task(raw: &Value, users: &[Value], include_raw: bool) -> Result<Task, CapsuleError> {
     let t = decode_task(raw)?;
     let party = party_ref(&t.party);
     let (account, contact) = match t.party.as_ref().and_then(|p| p.party_type) {
@@ -57,7 +81,7 @@ pub fn to_task(raw: &Value, include_raw: bool) -> Result<Task, CapsuleError> {
         due_time: t.due_time.clone(),
         status: t.status.as_deref().map(str::to_ascii_lowercase),
         completed_at: t.completed_at.clone(),
-        completed_by: completed_by(&t.completed_by),
+        completed_by: completed_by(&t.completed_by, users),
         created_at: t.created_at.clone(),
         updated_at: t.updated_at.clone(),
         remote_data: include_raw.then(|| raw.clone()),
@@ -294,7 +318,7 @@ mod tests {
     #[test]
     fn maps_the_recorded_tasks() {
         let body = fixture("task_show_doc.json");
-        let t = to_task(&body["task"], false).unwrap();
+        let t = to_task(&body["task"], &[], false).unwrap();
         assert_eq!(t.id, "493");
         assert_eq!(t.subject, "Send quarterly invoice");
         assert_eq!(
@@ -318,7 +342,7 @@ mod tests {
         assert!(t.remote_data.is_none());
 
         let body = fixture("task_create_response.json");
-        let t = to_task(&body["task"], true).unwrap();
+        let t = to_task(&body["task"], &[], true).unwrap();
         assert_eq!(t.id, "147248893");
         assert!(t.kind.is_none() && t.content.is_none() && t.completed_by.is_none());
         assert_eq!(t.owner.as_ref().unwrap().id, "674197");
@@ -330,16 +354,25 @@ mod tests {
         let raw = json!({"id": 1, "description": "x", "status": "COMPLETED",
             "completedAt": "2025-01-02T03:04:05Z", "completedBy": "ted",
             "kase": {"id": 500, "name": "Website build"}, "dueTime": "14:30:00"});
-        let t = to_task(&raw, false).unwrap();
+        let users = vec![json!({"id": 61, "username": "ted", "name": "Ted Danson"})];
+        let t = to_task(&raw, &users, false).unwrap();
         assert_eq!(t.status.as_deref(), Some("completed"));
-        assert_eq!(t.completed_by.as_deref(), Some("ted"));
+        let ted = Ref {
+            id: "61".into(),
+            name: Some("Ted Danson".into()),
+        };
+        assert_eq!(t.completed_by.as_ref(), Some(&ted));
         assert_eq!(t.project.as_ref().unwrap().id, "500");
         assert_eq!(t.due_time.as_deref(), Some("14:30:00"));
         let raw = json!({"id": 1, "completedBy": {"id": 61, "username": "ted"}});
         assert_eq!(
-            to_task(&raw, false).unwrap().completed_by.as_deref(),
-            Some("ted")
+            to_task(&raw, &users, false).unwrap().completed_by,
+            Some(ted)
         );
+        // A username no user has is kept as the name.
+        let raw = json!({"id": 1, "completedBy": "gone.user"});
+        let by = to_task(&raw, &users, false).unwrap().completed_by.unwrap();
+        assert_eq!(by.name.as_deref(), Some("gone.user"));
     }
 
     #[test]
