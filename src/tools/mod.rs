@@ -229,16 +229,22 @@ fn generator(for_output: bool) -> schemars::SchemaGenerator {
     settings.into_generator()
 }
 
-/// Drops `"default": null` everywhere: it tells a model nothing and is paid on every request.
-fn strip_null_defaults(value: &mut Value) {
+/// Drops what tells a model nothing but is paid on every request: `"default": null`, and the
+/// description of an array's items (the array property is described already).
+fn trim_schema(value: &mut Value) {
     match value {
         Value::Object(map) => {
             if map.get("default").is_some_and(Value::is_null) {
                 map.remove("default");
             }
-            map.values_mut().for_each(strip_null_defaults);
+            if map.contains_key("description")
+                && let Some(Value::Object(items)) = map.get_mut("items")
+            {
+                items.remove("description");
+            }
+            map.values_mut().for_each(trim_schema);
         }
-        Value::Array(items) => items.iter_mut().for_each(strip_null_defaults),
+        Value::Array(items) => items.iter_mut().for_each(trim_schema),
         _ => {}
     }
 }
@@ -246,11 +252,13 @@ fn strip_null_defaults(value: &mut Value) {
 /// The input schema of `A`: an object whose every property is described, closed to others.
 pub fn input_schema<A: JsonSchema>() -> JsonObject {
     let mut root = Value::Object(to_object(generator(false).into_root_schema_for::<A>()));
-    strip_null_defaults(&mut root);
+    trim_schema(&mut root);
     let mut schema = match root {
         Value::Object(map) => map,
         _ => JsonObject::new(),
     };
+    // The 2020-12 dialect is the default for tool schemas; some clients reject the keyword.
+    schema.remove("$schema");
     schema.remove("title");
     schema.remove("description");
     schema.insert("type".into(), Value::String("object".into()));
@@ -264,6 +272,7 @@ pub fn input_schema<A: JsonSchema>() -> JsonObject {
 /// The output schema of `O` as the server writes it.
 pub fn output_schema<O: JsonSchema>() -> JsonObject {
     let mut schema = to_object(generator(true).into_root_schema_for::<O>());
+    schema.remove("$schema");
     schema.remove("title");
     schema.remove("description");
     schema
