@@ -207,6 +207,24 @@ mod tests {
         }
     }
 
+    /// What every request pays for the tool list: names, descriptions and input schemas.
+    #[test]
+    fn the_model_visible_catalogue_stays_within_its_budget() {
+        let bytes: usize = all()
+            .iter()
+            .map(|t| {
+                serde_json::json!({
+                    "name": t.name, "description": t.description, "inputSchema": t.input_schema
+                })
+                .to_string()
+                .len()
+            })
+            .sum();
+        // 66.6 KB (compact JSON) for 50 tools when this budget was set; growth past it needs a
+        // decision.
+        assert!(bytes <= 75_000, "the catalogue grew to {bytes} bytes");
+    }
+
     #[test]
     fn read_only_selection_serves_only_read_only_tools() {
         let reg = Registry::build(&Selection {
