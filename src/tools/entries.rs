@@ -9,11 +9,11 @@ use serde_json::{Map, Value};
 use super::{
     CallCx, ToolError,
     list::{self, DEFAULT_LIMIT, Fetched, Paging},
-    write::{plan, record_id},
+    write::{Target, plan, record_id},
 };
 use crate::app::App;
 use crate::capsule::{
-    CapsuleError, Method, Request,
+    CapsuleError,
     endpoint::{ACTIVITY_TYPES, ENTRIES},
     map::{
         self, decode_err,
@@ -213,10 +213,6 @@ pub async fn write<T>(
     dry_run: bool,
     map_fn: MapFn<T>,
 ) -> Result<WriteResult<T>, ToolError> {
-    let (method, path) = match id {
-        None => (Method::Post, ENTRIES.path.to_owned()),
-        Some((_, n)) => (Method::Put, format!("{}/{n}", ENTRIES.path)),
-    };
     if id.is_some() && body.is_empty() {
         return Err(ToolError::invalid(
             "nothing to change: give at least one field to update",
@@ -228,32 +224,17 @@ pub async fn write<T>(
     {
         fetch(app, noun, given).await?;
     }
+    let target = match id {
+        None => Target::Create,
+        Some((given, n)) => Target::Update {
+            id: n,
+            missing: not_found(noun, given),
+        },
+    };
     if dry_run {
-        let verb = if method == Method::Post {
-            "POST"
-        } else {
-            "PUT"
-        };
-        return Ok(WriteResult::DryRun(plan(
-            verb,
-            path,
-            ENTRIES.single,
-            Some(body),
-        )));
+        return Ok(WriteResult::DryRun(target.plan(&ENTRIES, body)));
     }
-    let mut wrapped = Map::new();
-    wrapped.insert(ENTRIES.single.to_owned(), Value::Object(body));
-    let req = Request::new(method, path)
-        .query("embed", entry::EMBED)
-        .body(Value::Object(wrapped));
-    let resp = app.client.send(&req).await.map_err(|e| {
-        let e = ToolError::from(e);
-        match id {
-            Some((given, _)) => e.on_write_not_found(Some(not_found(noun, given))),
-            None => e.on_write_not_found(None),
-        }
-    })?;
-    let raw = crate::capsule::client::unwrap_key(resp.body, ENTRIES.single)?;
+    let raw = target.send(app, &ENTRIES, body, Some(entry::EMBED)).await?;
     Ok(WriteResult::Record(map_fn(&raw, false)?))
 }
 

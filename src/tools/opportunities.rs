@@ -9,12 +9,10 @@ use super::{
     contacts::{DeleteById, GetById},
     list::{self, Fetched, Paging},
     parties, pipelines, tool,
-    write::{plan, record_id},
+    write::{Target, plan, record_id},
 };
 use crate::app::App;
 use crate::capsule::{
-    Method, Request,
-    client::unwrap_key,
     endpoint::{OPPORTUNITIES, OPPORTUNITY_FIELDS, OPPORTUNITY_TAGS},
     map::{
         self,
@@ -292,41 +290,24 @@ async fn write(
     body: Map<String, Value>,
     dry_run: bool,
 ) -> Result<WriteResult<Opportunity>, ToolError> {
-    let (method, path) = match id {
-        None => (Method::Post, OPPORTUNITIES.path.to_owned()),
-        Some((_, n)) => (Method::Put, format!("{}/{n}", OPPORTUNITIES.path)),
-    };
     if id.is_some() && body.is_empty() {
         return Err(ToolError::invalid(
             "nothing to change: give at least one field to update",
         ));
     }
+    let target = match id {
+        None => Target::Create,
+        Some((given, n)) => Target::Update {
+            id: n,
+            missing: not_found(given),
+        },
+    };
     if dry_run {
-        let verb = if method == Method::Post {
-            "POST"
-        } else {
-            "PUT"
-        };
-        return Ok(WriteResult::DryRun(plan(
-            verb,
-            path,
-            OPPORTUNITIES.single,
-            Some(body),
-        )));
+        return Ok(WriteResult::DryRun(target.plan(&OPPORTUNITIES, body)));
     }
-    let mut wrapped = Map::new();
-    wrapped.insert(OPPORTUNITIES.single.to_owned(), Value::Object(body));
-    let req = Request::new(method, path)
-        .query("embed", opp::EMBED)
-        .body(Value::Object(wrapped));
-    let resp = app.client.send(&req).await.map_err(|e| {
-        let e = ToolError::from(e);
-        match id {
-            Some((given, _)) => e.on_write_not_found(Some(not_found(given))),
-            None => e.on_write_not_found(None),
-        }
-    })?;
-    let raw = unwrap_key(resp.body, OPPORTUNITIES.single)?;
+    let raw = target
+        .send(app, &OPPORTUNITIES, body, Some(opp::EMBED))
+        .await?;
     Ok(WriteResult::Record(to_unified(app, &raw, false).await?))
 }
 

@@ -7,11 +7,11 @@ use serde_json::{Map, Value};
 use super::{
     CallCx, ToolError,
     list::{self, Fetched, Paging},
-    write::{plan, record_id},
+    write::{Target, plan, record_id},
 };
 use crate::app::App;
 use crate::capsule::{
-    CapsuleError, Method, Request,
+    CapsuleError,
     endpoint::{Endpoint, PARTIES, PARTY_FIELDS, PARTY_TAGS},
     map::{
         self, decode_err, fields,
@@ -300,22 +300,15 @@ pub async fn write<T>(
     dry_run: bool,
     map_fn: MapFn<T>,
 ) -> Result<WriteResult<T>, ToolError> {
-    let (method, path) = match id {
-        None => (Method::Post, PARTIES.path.to_owned()),
-        Some((_, n)) => (Method::Put, format!("{}/{n}", PARTIES.path)),
+    let target = match id {
+        None => Target::Create,
+        Some((given, n)) => Target::Update {
+            id: n,
+            missing: not_found(noun, given),
+        },
     };
     if dry_run {
-        let verb = if method == Method::Post {
-            "POST"
-        } else {
-            "PUT"
-        };
-        return Ok(WriteResult::DryRun(plan(
-            verb,
-            path,
-            PARTIES.single,
-            Some(body),
-        )));
+        return Ok(WriteResult::DryRun(target.plan(&PARTIES, body)));
     }
     if id.is_none() && body.is_empty() {
         return Err(ToolError::invalid("nothing to write"));
@@ -329,19 +322,7 @@ pub async fn write<T>(
         // Refuse to write contact fields onto an organisation (or the reverse).
         fetch(app, noun, given, false).await?;
     }
-    let mut wrapped = Map::new();
-    wrapped.insert(PARTIES.single.to_owned(), Value::Object(body));
-    let req = Request::new(method, path)
-        .query("embed", party::EMBED)
-        .body(Value::Object(wrapped));
-    let resp = app.client.send(&req).await.map_err(|e| {
-        let e = ToolError::from(e);
-        match id {
-            Some((given, _)) => e.on_write_not_found(Some(not_found(noun, given))),
-            None => e.on_write_not_found(None),
-        }
-    })?;
-    let raw = crate::capsule::client::unwrap_key(resp.body, PARTIES.single)?;
+    let raw = target.send(app, &PARTIES, body, Some(party::EMBED)).await?;
     let defs = definitions_for(app, &[&raw]).await?;
     Ok(WriteResult::Record(map_fn(&raw, &defs, false)?))
 }

@@ -10,12 +10,10 @@ use super::{
     CallCx, Kind, Meta, ToolError, ToolSpec,
     list::{self, Fetched, Paging},
     parties, tool,
-    write::{plan, record_id},
+    write::{Target, plan, record_id},
 };
 use crate::app::App;
 use crate::capsule::{
-    Method, Request,
-    client::unwrap_key,
     endpoint::{KASE_FIELDS, KASE_TAGS, KASES, STAGES},
     map::{
         self, decode_err, fields,
@@ -279,41 +277,16 @@ async fn resolve(
     Ok(resolved)
 }
 
-async fn send(
-    app: &App,
-    method: Method,
-    path: String,
-    body: Map<String, Value>,
-    id: Option<&str>,
-) -> Result<Value, ToolError> {
-    let mut wrapped = Map::new();
-    wrapped.insert(KASES.single.to_owned(), Value::Object(body));
-    let req = Request::new(method, path)
-        .query("embed", project::EMBED)
-        .body(Value::Object(wrapped));
-    let resp = app.client.send(&req).await.map_err(|e| {
-        let e = ToolError::from(e);
-        match id {
-            Some(id) => e.on_write_not_found(Some(not_found(id))),
-            None => e.on_write_not_found(None),
-        }
-    })?;
-    Ok(unwrap_key(resp.body, KASES.single)?)
-}
-
 async fn create(app: &App, a: CreateProject) -> Result<WriteResult<Project>, ToolError> {
     let resolved = resolve(app, a.fields.custom_fields.as_ref(), None).await?;
     let body =
         project::project_body(&a.fields, &resolved, true, None).map_err(ToolError::invalid)?;
     if a.dry_run {
-        return Ok(WriteResult::DryRun(plan(
-            "POST",
-            KASES.path.to_owned(),
-            KASES.single,
-            Some(body),
-        )));
+        return Ok(WriteResult::DryRun(Target::Create.plan(&KASES, body)));
     }
-    let mut raw = send(app, Method::Post, KASES.path.to_owned(), body, None).await?;
+    let mut raw = Target::Create
+        .send(app, &KASES, body, Some(project::EMBED))
+        .await?;
     // With a stage whose board has a default team, Capsule keeps the team and drops the
     // owner on create; put the owner back, keeping the team.
     if let Some(Some(owner)) = &a.fields.owner_id {
@@ -328,23 +301,27 @@ async fn create(app: &App, a: CreateProject) -> Result<WriteResult<Project>, Too
                 "team".into(),
                 got_team.map_or(Value::Null, |t| serde_json::json!({ "id": t })),
             );
-            raw = send(app, Method::Put, format!("{}/{id}", KASES.path), fix, None)
-                .await
-                .map_err(|e| {
-                    let mut e = e;
-                    // The project exists: the model must fix it, never create it again.
-                    e.0.code = "partially_applied".into();
-                    e.0.message = format!(
-                        "project {id} WAS created, but Capsule dropped its owner (the board's \
+            raw = Target::Update {
+                id,
+                missing: not_found(&id.to_string()),
+            }
+            .send(app, &KASES, fix, Some(project::EMBED))
+            .await
+            .map_err(|e| {
+                let mut e = e;
+                // The project exists: the model must fix it, never create it again.
+                e.0.code = "partially_applied".into();
+                e.0.message = format!(
+                    "project {id} WAS created, but Capsule dropped its owner (the board's \
                          default team applies) and setting it failed: {}. Do not create it \
                          again: fix it with crm_update_project id {id} (owner_id together \
                          with team_id)",
-                        e.0.message.trim_end_matches(" Fix these and try again.")
-                    );
-                    e.0.details
-                        .push(serde_json::json!({ "created_id": id.to_string() }));
-                    e
-                })?;
+                    e.0.message.trim_end_matches(" Fix these and try again.")
+                );
+                e.0.details
+                    .push(serde_json::json!({ "created_id": id.to_string() }));
+                e
+            })?;
         }
     }
     let mut out = map_all(app, &[&raw], None, false).await?;
@@ -372,21 +349,19 @@ async fn update(app: &App, a: UpdateProject) -> Result<WriteResult<Project>, Too
     };
     let body =
         project::project_body(&a.fields, &resolved, false, current).map_err(ToolError::invalid)?;
-    let path = format!("{}/{n}", KASES.path);
+    let target = Target::Update {
+        id: n,
+        missing: not_found(&a.id),
+    };
     if a.dry_run {
-        return Ok(WriteResult::DryRun(plan(
-            "PUT",
-            path,
-            KASES.single,
-            Some(body),
-        )));
+        return Ok(WriteResult::DryRun(target.plan(&KASES, body)));
     }
     if body.is_empty() {
         return Err(ToolError::invalid(
             "nothing to change: give at least one field to update",
         ));
     }
-    let raw = send(app, Method::Put, path, body, Some(&a.id)).await?;
+    let raw = target.send(app, &KASES, body, Some(project::EMBED)).await?;
     let mut out = map_all(app, &[&raw], None, false).await?;
     out.pop()
         .map(WriteResult::Record)

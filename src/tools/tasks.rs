@@ -4,18 +4,16 @@ use std::sync::Arc;
 
 use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::{
     CallCx, Kind, Meta, ToolError, ToolSpec,
     list::{self, Fetched, Paging},
     tool,
-    write::{plan, record_id},
+    write::{Target, plan, record_id},
 };
 use crate::app::App;
 use crate::capsule::{
-    Method, Request,
-    client::unwrap_key,
     endpoint::{CATEGORIES, TASKS},
     map::{
         self,
@@ -216,34 +214,22 @@ async fn write(
     task_map::check(f, create).map_err(ToolError::invalid)?;
     let cat = category(app, f).await?;
     let body = task_map::task_body(f, cat, create).map_err(ToolError::invalid)?;
-    let (method, verb, path) = match id {
-        None => (Method::Post, "POST", TASKS.path.to_owned()),
-        Some((_, n)) => (Method::Put, "PUT", format!("{}/{n}", TASKS.path)),
+    let target = match id {
+        None => Target::Create,
+        Some((given, n)) => Target::Update {
+            id: n,
+            missing: not_found(given),
+        },
     };
     if dry_run {
-        return Ok(WriteResult::DryRun(plan(
-            verb,
-            path,
-            TASKS.single,
-            Some(body),
-        )));
+        return Ok(WriteResult::DryRun(target.plan(&TASKS, body)));
     }
     if body.is_empty() {
         return Err(ToolError::invalid(
             "nothing to change: give at least one field to update",
         ));
     }
-    let mut wrapped = Map::new();
-    wrapped.insert(TASKS.single.to_owned(), Value::Object(body));
-    let req = Request::new(method, path).body(Value::Object(wrapped));
-    let resp = app.client.send(&req).await.map_err(|e| {
-        let e = ToolError::from(e);
-        match id {
-            Some((given, _)) => e.on_write_not_found(Some(not_found(given))),
-            None => e.on_write_not_found(None),
-        }
-    })?;
-    let raw = unwrap_key(resp.body, TASKS.single)?;
+    let raw = target.send(app, &TASKS, body, None).await?;
     let users = users_for(app, &[&raw]).await?;
     Ok(WriteResult::Record(task_map::to_task(&raw, &users, false)?))
 }
