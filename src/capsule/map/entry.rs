@@ -356,13 +356,7 @@ pub fn updated_after(raw: &Value, after: &chrono::DateTime<chrono::Utc>) -> bool
 mod tests {
     use super::*;
 
-    fn fixture(name: &str) -> Value {
-        let path = format!(
-            "{}/tests/fixtures/capsule/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-    }
+    use crate::capsule::map::fixture;
 
     fn types() -> Vec<ActivityType> {
         wire::unwrap_list(&fixture("activity_types_list.json"), "activityTypes").unwrap()

@@ -140,13 +140,7 @@ pub fn create_body(f: &NewField<'_>) -> Result<Map<String, Value>, String> {
 mod tests {
     use super::*;
 
-    fn fixture(name: &str) -> Value {
-        let path = format!(
-            "{}/tests/fixtures/capsule/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-    }
+    use crate::capsule::map::fixture;
 
     #[test]
     fn maps_the_documented_party_definitions() {

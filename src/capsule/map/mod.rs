@@ -180,3 +180,14 @@ pub(crate) fn updated_after(
         .and_then(|u| chrono::DateTime::parse_from_rfc3339(u).ok())
         .is_some_and(|u| u.with_timezone(&chrono::Utc) > after)
 }
+
+/// A recorded Capsule payload from `tests/fixtures/capsule/`, for the mapping tests.
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+pub(crate) fn fixture(name: &str) -> Value {
+    let path = format!(
+        "{}/tests/fixtures/capsule/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}

@@ -465,13 +465,7 @@ mod tests {
     use super::*;
     use crate::capsule::map::pipeline::{Entity, Set};
 
-    fn fixture(name: &str) -> Value {
-        let path = format!(
-            "{}/tests/fixtures/capsule/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-    }
+    use crate::capsule::map::fixture;
 
     /// The doc pipeline 10 with milestones 14 (Bid), 15 (Won), 16 (Lost), without nested
     /// pipelines, as the legacy `/milestones` list sends them.

@@ -593,13 +593,7 @@ pub fn query_json(q: &Query) -> Value {
 mod tests {
     use super::*;
 
-    fn fixture(name: &str) -> Value {
-        let path = format!(
-            "{}/tests/fixtures/capsule/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-    }
+    use crate::capsule::map::fixture;
 
     #[test]
     fn maps_the_recorded_person() {

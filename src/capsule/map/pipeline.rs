@@ -197,13 +197,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn fixture(name: &str) -> Value {
-        let path = format!(
-            "{}/tests/fixtures/capsule/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-    }
+    use crate::capsule::map::fixture;
 
     fn smb() -> Set {
         let mut stages = fixture("milestones_pipeline_list.json")["milestones"]

@@ -203,13 +203,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn fixture(name: &str) -> Value {
-        let path = format!(
-            "{}/tests/fixtures/capsule/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-    }
+    use crate::capsule::map::fixture;
 
     #[test]
     fn maps_the_documented_users() {
