@@ -44,7 +44,7 @@ impl Registry {
     pub fn build(sel: &Selection) -> Result<Self, String> {
         let all = tools::all_tools();
         if let Some(sets) = &sel.toolsets {
-            let known = tools::toolsets();
+            let known = tools::toolsets(&all);
             for s in sets {
                 if !known.contains(&s.as_str()) {
                     return Err(format!(

@@ -306,9 +306,9 @@ pub fn all_tools() -> Vec<ToolSpec> {
     tools
 }
 
-/// The toolsets, for `--toolsets`.
-pub fn toolsets() -> Vec<&'static str> {
-    let mut sets: Vec<&'static str> = all_tools().iter().map(|t| t.toolset).collect();
+/// The toolsets the given tools belong to, for `--toolsets`.
+pub fn toolsets(tools: &[ToolSpec]) -> Vec<&'static str> {
+    let mut sets: Vec<&'static str> = tools.iter().map(|t| t.toolset).collect();
     sets.sort_unstable();
     sets.dedup();
     sets
