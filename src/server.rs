@@ -6,8 +6,8 @@ use std::{collections::BTreeMap, sync::Arc, time::Instant};
 use rmcp::{
     ErrorData as McpError, RoleServer, ServerHandler,
     model::{
-        CallToolRequestParams, CallToolResponse, CallToolResult, Implementation, ListToolsResult,
-        PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+        CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
+        ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
     },
     service::RequestContext,
 };
@@ -136,6 +136,13 @@ impl CapsuleMcp {
     }
 }
 
+/// An error the model can act on: `isError` with the error body as text, and no
+/// `structuredContent` — which would have to match the tool's output schema (the TypeScript SDK
+/// refuses the whole result otherwise, and the model never sees the message).
+pub fn error_result(e: &tools::ToolError) -> CallToolResult {
+    CallToolResult::error(vec![ContentBlock::text(e.to_value().to_string())])
+}
+
 impl ServerHandler for CapsuleMcp {
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
@@ -194,7 +201,7 @@ impl ServerHandler for CapsuleMcp {
             }
             Err(e) => {
                 tracing::info!(tool = %request.name, ms, code = e.code(), status = e.status(), "call failed");
-                CallToolResult::structured_error(e.to_value())
+                error_result(&e)
             }
         };
         Ok(result.into())

@@ -117,7 +117,8 @@ pub fn tools() -> Vec<ToolSpec> {
                     parties::write(&app, &NOUN, None, body, a.dry_run, party::to_account).await?;
                 Ok(out)
             },
-        ),
+        )
+        .require(&["name"]),
         tool(
             Meta {
                 name: "crm_update_account",

@@ -177,7 +177,21 @@ mod tests {
                     .is_some_and(|s| !s.trim().is_empty());
                 assert!(described, "{name}: argument `{prop}` has no description");
             }
-            assert!(t.output_schema.is_some(), "{name}: no output schema");
+            let output = t.output_schema.as_deref().expect("output schema");
+            assert_eq!(
+                output.get("type"),
+                Some(&Value::String("object".into())),
+                "{name}: the output schema's root is an object schema (else pre-2026 peers drop it)"
+            );
+            for schema in [input, output] {
+                let bad = crate::tools::schema::non_object_subschemas(schema);
+                assert!(bad.is_empty(), "{name}: not a schema object at {bad:?}");
+                let formats = crate::tools::schema::non_standard_formats(schema);
+                assert!(
+                    formats.is_empty(),
+                    "{name}: non-standard formats {formats:?}"
+                );
+            }
             // Names per verb: list tools plural, the others singular.
             // `crm_list_deleted` is the feed's name in the issue that asked for it.
             if name.starts_with("crm_list_") && name != "crm_list_deleted" {

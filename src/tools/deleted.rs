@@ -21,10 +21,10 @@ const LIST_TOOL: &str = "crm_list_deleted";
 pub struct ListDeleted {
     #[serde(flatten)]
     pub paging: Paging,
-    /// Required: `contact`, `account`, `opportunity` or `project`.
+    /// `contact`, `account`, `opportunity` or `project`.
     #[serde(default)]
     pub entity_type: Option<EntityType>,
-    /// Required: ISO-8601 timestamp; records deleted after it.
+    /// ISO-8601 timestamp; records deleted after it.
     #[serde(default)]
     pub since: Option<String>,
 }
@@ -93,17 +93,20 @@ async fn list_deleted(
 }
 
 pub fn tools() -> Vec<ToolSpec> {
-    vec![tool(
-        Meta {
-            name: LIST_TOOL,
-            title: "List deleted records",
-            description: "Records of an `entity_type` deleted after `since` (both required), \
+    vec![
+        tool(
+            Meta {
+                name: LIST_TOOL,
+                title: "List deleted records",
+                description: "Records of an `entity_type` deleted after `since` (both required), \
                 plus on the first page `restricted` ones the user can no longer see. Capsule \
                 does not say whether a deleted party was a contact or an account: both get \
                 every party tombstone.",
-            toolset: "deleted",
-            kind: Kind::Read,
-        },
-        list_deleted,
-    )]
+                toolset: "deleted",
+                kind: Kind::Read,
+            },
+            list_deleted,
+        )
+        .require(&["entity_type", "since"]),
+    ]
 }

@@ -22,7 +22,7 @@ const LIST_TOOL: &str = "crm_list_fields";
 pub struct ListFields {
     #[serde(flatten)]
     pub paging: Paging,
-    /// Required: `contact`, `account`, `opportunity` or `project` (party fields shown on both count for each).
+    /// `contact`, `account`, `opportunity` or `project` (party fields shown on both count for each).
     #[serde(default)]
     pub entity_type: Option<EntityType>,
 }
@@ -31,7 +31,7 @@ pub struct ListFields {
 pub struct GetField {
     /// Field id from crm_list_fields.
     pub id: String,
-    /// Required: the `entity_type` the field was listed for.
+    /// The `entity_type` the field was listed for.
     #[serde(default)]
     pub entity_type: Option<EntityType>,
     /// Add the untouched Capsule definition as `remote_data`.
@@ -41,7 +41,7 @@ pub struct GetField {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct CreateField {
-    /// Required: `contact`, `account`, `opportunity` or `project`.
+    /// `contact`, `account`, `opportunity` or `project`.
     #[serde(default)]
     pub entity_type: Option<EntityType>,
     /// The field's name, the key of its value in `custom_fields`.
@@ -232,7 +232,8 @@ pub fn tools() -> Vec<ToolSpec> {
                 kind: Kind::Read,
             },
             list_fields,
-        ),
+        )
+        .require(&["entity_type"]),
         tool(
             Meta {
                 name: "crm_get_field",
@@ -243,7 +244,8 @@ pub fn tools() -> Vec<ToolSpec> {
                 kind: Kind::Read,
             },
             |app, a: GetField, _cx| get_field(app, a),
-        ),
+        )
+        .require(&["entity_type"]),
         tool(
             Meta {
                 name: "crm_create_field",
@@ -255,6 +257,7 @@ pub fn tools() -> Vec<ToolSpec> {
                 kind: Kind::Create,
             },
             |app, a: CreateField, _cx| create_field(app, a),
-        ),
+        )
+        .require(&["entity_type"]),
     ]
 }

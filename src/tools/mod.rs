@@ -13,12 +13,13 @@ use rmcp::{
 };
 use schemars::JsonSchema;
 use serde::{Serialize, de::DeserializeOwned};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::App;
 
 pub mod accounts;
+pub mod args;
 pub mod catalogue;
 pub mod contacts;
 pub mod deleted;
@@ -35,6 +36,7 @@ pub mod parties;
 pub mod pipelines;
 pub mod projects;
 pub mod proxy;
+pub mod schema;
 pub mod tasks;
 pub mod users;
 pub mod write;
@@ -109,9 +111,17 @@ impl ToolSpec {
         args: Option<JsonObject>,
         cx: CallCx,
     ) -> Result<Value, ToolError> {
-        let args = args.unwrap_or_default();
-        check_known_arguments(&self.tool, &args)?;
+        let args = args::check(&self.tool.input_schema, args.unwrap_or_default())?;
         (self.handler)(app, Value::Object(args), cx).await
+    }
+
+    /// Declares arguments a call cannot do without: listed in the schema's `required` (and no
+    /// longer nullable), checked before the handler runs.
+    pub fn require(mut self, names: &[&str]) -> Self {
+        let mut input = self.tool.input_schema.as_ref().clone();
+        schema::require(&mut input, names);
+        self.tool.input_schema = Arc::new(input);
+        self
     }
 }
 
@@ -156,8 +166,8 @@ where
     F: Fn(Arc<App>, A, CallCx) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<O, ToolError>> + Send + 'static,
 {
-    let input = input_schema::<A>();
-    let output = output_schema::<O>();
+    let input = schema::input_schema::<A>();
+    let output = schema::output_schema::<O>();
     let tool = Tool::new(meta.name, meta.description, Arc::new(input))
         .with_title(meta.title)
         .with_raw_output_schema(Arc::new(output))
@@ -183,106 +193,13 @@ where
 fn parse_arguments<A: DeserializeOwned>(args: Value) -> Result<A, ToolError> {
     serde_path_to_error::deserialize(args).map_err(|e| {
         let path = e.path().to_string();
-        let inner = e.into_inner().to_string();
+        let inner = args::humanize(&e.into_inner().to_string());
         if path == "." {
             ToolError::invalid(format!("invalid arguments: {inner}"))
         } else {
             ToolError::invalid(format!("invalid argument `{path}`: {inner}"))
         }
     })
-}
-
-fn check_known_arguments(tool: &Tool, args: &JsonObject) -> Result<(), ToolError> {
-    let Some(Value::Object(props)) = tool.input_schema.get("properties") else {
-        return Ok(());
-    };
-    let unknown: Vec<&String> = args.keys().filter(|k| !props.contains_key(*k)).collect();
-    if unknown.is_empty() {
-        return Ok(());
-    }
-    let known: Vec<&String> = props.keys().collect();
-    Err(ToolError::invalid(format!(
-        "unknown argument{} {}; this tool takes: {}",
-        if unknown.len() > 1 { "s" } else { "" },
-        unknown
-            .iter()
-            .map(|k| format!("`{k}`"))
-            .collect::<Vec<_>>()
-            .join(", "),
-        known
-            .iter()
-            .map(|k| k.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-    )))
-}
-
-fn generator(for_output: bool) -> schemars::SchemaGenerator {
-    let mut settings = schemars::generate::SchemaSettings::draft2020_12();
-    // Inline nested types: clients and models handle a self-contained schema best.
-    settings.inline_subschemas = true;
-    if for_output {
-        settings = settings.for_serialize();
-    } else {
-        settings = settings.for_deserialize();
-    }
-    settings.into_generator()
-}
-
-/// Drops what tells a model nothing but is paid on every request: `"default": null`, and the
-/// description of an array's items (the array property is described already).
-fn trim_schema(value: &mut Value) {
-    match value {
-        Value::Object(map) => {
-            if map.get("default").is_some_and(Value::is_null) {
-                map.remove("default");
-            }
-            if map.contains_key("description")
-                && let Some(Value::Object(items)) = map.get_mut("items")
-            {
-                items.remove("description");
-            }
-            map.values_mut().for_each(trim_schema);
-        }
-        Value::Array(items) => items.iter_mut().for_each(trim_schema),
-        _ => {}
-    }
-}
-
-/// The input schema of `A`: an object whose every property is described, closed to others.
-pub fn input_schema<A: JsonSchema>() -> JsonObject {
-    let mut root = Value::Object(to_object(generator(false).into_root_schema_for::<A>()));
-    trim_schema(&mut root);
-    let mut schema = match root {
-        Value::Object(map) => map,
-        _ => JsonObject::new(),
-    };
-    // The 2020-12 dialect is the default for tool schemas; some clients reject the keyword.
-    schema.remove("$schema");
-    schema.remove("title");
-    schema.remove("description");
-    schema.insert("type".into(), Value::String("object".into()));
-    schema
-        .entry("properties")
-        .or_insert_with(|| Value::Object(Map::new()));
-    schema.insert("additionalProperties".into(), Value::Bool(false));
-    schema
-}
-
-/// The output schema of `O` as the server writes it.
-pub fn output_schema<O: JsonSchema>() -> JsonObject {
-    let mut schema = to_object(generator(true).into_root_schema_for::<O>());
-    schema.remove("$schema");
-    schema.remove("title");
-    schema.remove("description");
-    schema
-}
-
-fn to_object(schema: schemars::Schema) -> JsonObject {
-    match serde_json::to_value(schema) {
-        Ok(Value::Object(map)) => map,
-        _ => JsonObject::new(),
-    }
 }
 
 /// Every tool this server has, sorted by name.

@@ -149,7 +149,8 @@ pub fn tools() -> Vec<ToolSpec> {
                     entries::write(&app, &NOUN, None, body, a.dry_run, entry::to_note).await?;
                 Ok(out)
             },
-        ),
+        )
+        .require(&["content"]),
         tool(
             Meta {
                 name: "crm_update_note",

@@ -371,7 +371,8 @@ pub fn tools() -> Vec<ToolSpec> {
                 check_stage(&app, a.fields.stage_id.as_deref(), None, false).await?;
                 write(&app, None, body, a.dry_run).await
             },
-        ),
+        )
+        .require(&["name", "stage_id"]),
         tool(
             Meta {
                 name: "crm_update_opportunity",

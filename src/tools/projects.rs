@@ -425,7 +425,8 @@ pub fn tools() -> Vec<ToolSpec> {
                 kind: Kind::Create,
             },
             |app, a: CreateProject, _cx| async move { create(&app, a).await },
-        ),
+        )
+        .require(&["name"]),
         tool(
             Meta {
                 name: "crm_update_project",

@@ -310,7 +310,8 @@ pub fn tools() -> Vec<ToolSpec> {
                 kind: Kind::Create,
             },
             |app, a: CreateTask, _cx| async move { write(&app, &a.fields, None, a.dry_run).await },
-        ),
+        )
+        .require(&["subject", "due_date"]),
         tool(
             Meta {
                 name: "crm_update_task",

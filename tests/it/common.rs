@@ -112,6 +112,30 @@ pub async fn ok(client: &Peer, tool: &str, args: Value) -> Value {
     r.structured_content.expect("structured content")
 }
 
+/// The `error` object of a failed call: an `isError` result whose one text block is the error
+/// body, with no `structuredContent` (which would have to match the tool's output schema).
+pub fn error_of(r: &CallToolResult) -> Value {
+    assert_eq!(
+        r.is_error,
+        Some(true),
+        "should fail: {:?}",
+        r.structured_content
+    );
+    assert!(
+        r.structured_content.is_none(),
+        "an error carries no structuredContent: {:?}",
+        r.structured_content
+    );
+    let text = r
+        .content
+        .first()
+        .and_then(|c| c.as_text())
+        .map(|t| t.text.clone())
+        .expect("an error has a text block");
+    let body: Value = serde_json::from_str(&text).expect("the error text is the JSON error body");
+    body["error"].clone()
+}
+
 /// The `error` object of a failed call.
 pub async fn err(client: &Peer, tool: &str, args: Value) -> Value {
     let r = call(client, tool, args.clone()).await;
@@ -121,7 +145,7 @@ pub async fn err(client: &Peer, tool: &str, args: Value) -> Value {
         "{tool} {args} should fail: {:?}",
         r.structured_content
     );
-    r.structured_content.expect("structured error")["error"].clone()
+    error_of(&r)
 }
 
 pub async fn stats(sb: &Sandbox) -> Value {

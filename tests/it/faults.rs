@@ -283,7 +283,7 @@ async fn a_low_remaining_budget_is_paced_not_spent() {
         let before = requests(&sb, route).await;
         let r = call(&client, "crm_get_contact", json!({"id": id})).await;
         if r.is_error == Some(true) {
-            let e = r.structured_content.unwrap()["error"].clone();
+            let e = error_of(&r);
             assert_eq!(e["code"], "rate_limited", "{e}");
             assert_eq!(
                 requests(&sb, route).await,

@@ -103,7 +103,8 @@ async fn lists_fields_per_entity_type_from_the_cache() {
     let rest = ok(
         &client,
         "crm_list_fields",
-        json!({"cursor": opp["next_cursor"]}),
+        // The entity type is required with a cursor too (equal to the cursor's).
+        json!({"entity_type": "opportunity", "cursor": opp["next_cursor"]}),
     )
     .await;
     assert_eq!(ids(&rest), ["64", "65"]);
@@ -473,7 +474,7 @@ async fn lists_deleted_and_restricted_records_since_a_time() {
     let second = ok(
         &client,
         "crm_list_deleted",
-        json!({"cursor": first["next_cursor"]}),
+        json!({"entity_type": "contact", "since": since, "cursor": first["next_cursor"]}),
     )
     .await;
     assert_eq!(ids(&second), ["96"]);
