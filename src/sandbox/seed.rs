@@ -251,7 +251,14 @@ pub(crate) fn seed() -> Store {
     );
 
     // ---- reference data ---------------------------------------------------
-    for (id, title) in [(1, "Mr"), (2, "Mrs"), (3, "Ms"), (4, "Dr")] {
+    for (id, title) in [
+        (1, "Mr"),
+        (2, "Mrs"),
+        (3, "Ms"),
+        (4, "Dr"),
+        (5, "Master"),
+        (6, "Miss"),
+    ] {
         s.titles.insert(
             id,
             Title {

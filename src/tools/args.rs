@@ -208,7 +208,8 @@ fn check_value(root: &str, path: &str, schema: &Value, value: &mut Value) -> Res
         && !ts.is_empty()
         && (is_id_name(leaf) || is_id_name(root))
     {
-        return match n.as_u64().filter(|n| *n > 0) {
+        // Negative ids exist (built-in engagement types); the handler checks the range.
+        return match n.as_i64().filter(|n| *n != 0) {
             Some(id) => {
                 *value = Value::String(id.to_string());
                 Ok(())
@@ -216,7 +217,7 @@ fn check_value(root: &str, path: &str, schema: &Value, value: &mut Value) -> Res
             None => Err(refuse(
                 path,
                 format!(
-                    "must be a record id: a positive whole number such as \"11587\"; got {}",
+                    "must be a record id: a whole number such as \"11587\"; got {}",
                     describe(value)
                 ),
             )),
@@ -256,6 +257,16 @@ fn check_value(root: &str, path: &str, schema: &Value, value: &mut Value) -> Res
             format!("must be {}; got {}", expected(schema), describe(value)),
         ));
     }
+    // An enum value in another case (`work` for `Work`): written as the schema spells it.
+    if let (Some(Value::Array(options)), Value::String(given)) = (schema.get("enum"), &*value)
+        && !options.contains(value)
+        && let Some(canonical) = options.iter().find(|o| {
+            o.as_str()
+                .is_some_and(|o| o.eq_ignore_ascii_case(given.trim()))
+        })
+    {
+        *value = canonical.clone();
+    }
     if let Some(Value::Array(options)) = schema.get("enum")
         && !value.is_null()
         && !options.contains(value)
@@ -277,6 +288,12 @@ fn check_value(root: &str, path: &str, schema: &Value, value: &mut Value) -> Res
     match value {
         Value::Number(n) => check_range(path, schema, n.as_f64().unwrap_or_default()),
         Value::String(s) => {
+            if leaf == "email" && !s.is_empty() && !looks_like_email(s) {
+                return Err(refuse(
+                    path,
+                    format!("must be an email address such as name@example.com; got {s:?}"),
+                ));
+            }
             let limit = max_chars(root);
             let len = s.chars().count();
             if len > limit {
@@ -302,6 +319,22 @@ fn check_value(root: &str, path: &str, schema: &Value, value: &mut Value) -> Res
         }
         Value::Object(map) => check_object(root, path, schema, map),
         _ => Ok(()),
+    }
+}
+
+/// One `@` between a local part and a domain with a dot, no spaces: what any address has.
+fn looks_like_email(s: &str) -> bool {
+    let s = s.trim();
+    match s.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && !domain.contains('@')
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && !s.chars().any(char::is_whitespace)
+        }
+        None => false,
     }
 }
 
@@ -486,7 +519,8 @@ mod tests {
             ok(json!({"id": "1", "emails": [{"email": "a@b.c", "id": 9}]}))["emails"][0]["id"],
             "9"
         );
-        for bad in [json!(-5), json!(1.5), json!(0)] {
+        assert_eq!(ok(json!({"id": -3}))["id"], "-3");
+        for bad in [json!(1.5), json!(0), json!(1e300)] {
             assert!(
                 err(json!({ "id": bad })).contains("must be a record id"),
                 "{bad}"
@@ -511,6 +545,19 @@ mod tests {
             ok(json!({"id": "1", "custom_fields": {"a": [1, {"b": true}]}}))["custom_fields"]["a"]
                 [1]["b"],
             true
+        );
+    }
+
+    #[test]
+    fn enums_take_any_case_and_emails_are_checked() {
+        assert_eq!(ok(json!({"id": "1", "kind": "work"}))["kind"], "Work");
+        assert!(
+            err(json!({"id": "1", "emails": [{"email": "not-an-address"}]}))
+                .starts_with("argument `emails[0].email` must be an email address")
+        );
+        assert_eq!(
+            ok(json!({"id": "1", "emails": [{"email": "a.b@example.co.uk"}]}))["emails"][0]["email"],
+            "a.b@example.co.uk"
         );
     }
 

@@ -128,7 +128,8 @@ pub fn tools() -> Vec<ToolSpec> {
                 toolset: "contacts",
                 kind: Kind::Create,
             },
-            |app, a: CreateContact, _cx| async move {
+            |app, mut a: CreateContact, _cx| async move {
+                parties::check_salutation(&app, &mut a.fields.salutation).await?;
                 let resolved = parties::resolve(
                     &app,
                     PartyKind::Person,
@@ -153,8 +154,9 @@ pub fn tools() -> Vec<ToolSpec> {
                 toolset: "contacts",
                 kind: Kind::Update,
             },
-            |app, a: UpdateContact, _cx| async move {
+            |app, mut a: UpdateContact, _cx| async move {
                 let n = record_id(&a.id, NOUN.noun, NOUN.list_tool)?;
+                parties::check_salutation(&app, &mut a.fields.salutation).await?;
                 let resolved = parties::resolve(
                     &app,
                     PartyKind::Person,

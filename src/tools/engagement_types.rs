@@ -72,7 +72,7 @@ pub fn tools() -> Vec<ToolSpec> {
                 kind: Kind::Read,
             },
             |app, a: GetById, _cx| async move {
-                let n = map::parse_id("id", &a.id).map_err(|_| {
+                let n = map::parse_type_id("id", &a.id).map_err(|_| {
                     ToolError::invalid(format!(
                         "`id` must be an engagement type id such as \"-3\" (from {LIST_TOOL}); \
                          got \"{}\"",

@@ -234,6 +234,35 @@ pub async fn resolve(
     .await
 }
 
+/// A salutation must be one of the account's person titles (`/titles`, cached); given in
+/// another case, it is written as Capsule spells it.
+pub async fn check_salutation(
+    app: &App,
+    salutation: &mut Option<Option<String>>,
+) -> Result<(), ToolError> {
+    let Some(Some(given)) = salutation.as_mut() else {
+        return Ok(());
+    };
+    let titles = app
+        .refdata
+        .list(&app.client, "/titles", "personTitles", &[])
+        .await?;
+    let names: Vec<&str> = titles
+        .iter()
+        .filter_map(|t| t.get("title").and_then(Value::as_str))
+        .collect();
+    match names.iter().find(|n| n.eq_ignore_ascii_case(given.trim())) {
+        Some(n) => {
+            *given = (*n).to_owned();
+            Ok(())
+        }
+        None => Err(ToolError::invalid(format!(
+            "`salutation` must be one of this account's titles: {}; got \"{given}\"",
+            names.join(", ")
+        ))),
+    }
+}
+
 /// Resolves custom field names (definitions at `eps.0`) and tags to remove (tags at `eps.1`).
 pub async fn resolve_with(
     app: &App,

@@ -21,8 +21,8 @@ pub struct EmailInput {
     pub id: Option<String>,
     #[serde(default)]
     pub email: Option<String>,
-    /// `Home` or `Work`.
     #[serde(rename = "type", default)]
+    #[schemars(extend("enum" = ["Home", "Work", null]))]
     pub kind: Option<String>,
     /// Updates only: remove the row `id`.
     #[serde(default)]
@@ -38,8 +38,8 @@ pub struct PhoneInput {
     pub id: Option<String>,
     #[serde(default)]
     pub number: Option<String>,
-    /// `Home`, `Work`, `Mobile`, `Fax` or `Direct`.
     #[serde(rename = "type", default)]
+    #[schemars(extend("enum" = ["Home", "Work", "Mobile", "Fax", "Direct", null]))]
     pub kind: Option<String>,
     /// Updates only: remove the row `id`.
     #[serde(default)]
@@ -66,8 +66,8 @@ pub struct AddressInput {
     /// English country name, e.g. `United Kingdom`, `United States`, `Germany`.
     #[serde(default)]
     pub country: Option<String>,
-    /// `Home`, `Postal`, `Office`, `Billing` or `Shipping`.
     #[serde(rename = "type", default)]
+    #[schemars(extend("enum" = ["Home", "Postal", "Office", "Billing", "Shipping", null]))]
     pub kind: Option<String>,
     /// Updates only: remove the row `id`.
     #[serde(default)]

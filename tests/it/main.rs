@@ -1,6 +1,7 @@
 //! One integration-test binary: the real binary and real MCP clients against the sandbox
 //! Capsule on loopback, plus the recorded Capsule fixtures.
 
+mod arguments;
 mod catalogue;
 mod client;
 mod common;

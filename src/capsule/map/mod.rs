@@ -44,13 +44,26 @@ pub(crate) fn id_string(id: Option<i64>) -> Option<String> {
     id.map(|i| i.to_string())
 }
 
-/// Parses a unified id (a string of digits, possibly negative for built-ins) for Capsule.
-pub fn parse_id(what: &str, id: &str) -> Result<i64, String> {
+/// Parses an activity type id: built-in types have negative ids (-1 Note … -4 Task completed).
+pub fn parse_type_id(what: &str, id: &str) -> Result<i64, String> {
     id.trim()
         .parse::<i64>()
         .ok()
         .filter(|n| *n != 0)
-        .ok_or_else(|| format!("`{what}` must be a Capsule id such as \"11587\"; got \"{id}\""))
+        .ok_or_else(|| {
+            format!("`{what}` must be an engagement type id such as \"-3\"; got \"{id}\"")
+        })
+}
+
+/// Parses a record id (a string of digits) for Capsule.
+pub fn parse_id(what: &str, id: &str) -> Result<i64, String> {
+    id.trim()
+        .parse::<i64>()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| {
+            format!("`{what}` must be a Capsule id (a positive whole number such as \"11587\"); got \"{id}\"")
+        })
 }
 
 /// Parses an ISO-8601 timestamp argument into Capsule's form (`2025-10-14T00:11:23Z`).
@@ -116,6 +129,12 @@ pub fn merge_remote(
         return Err(format!(
             "`remote_data.{key}` is written by this tool's own arguments (with their checks); \
              use those instead"
+        ));
+    }
+    if let Some(key) = remote.keys().find(|k| body.contains_key(*k)) {
+        return Err(format!(
+            "`remote_data.{key}` would replace what this tool's own arguments set; give the \
+             value once, through the argument"
         ));
     }
     for (k, v) in remote {
