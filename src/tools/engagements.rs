@@ -15,10 +15,7 @@ use super::{
 };
 use crate::app::App;
 use crate::capsule::{
-    map::{
-        self,
-        entry::{self, BUILT_IN_NAMES, EntryWrite},
-    },
+    map::entry::{self, BUILT_IN_NAMES, EntryWrite},
     wire::ActivityType,
 };
 use crate::unified::{Deleted, Engagement, ListResult, WriteResult};
@@ -114,10 +111,7 @@ async fn activity_type_id(
         (Some(_), Some(_)) => Err(ToolError::invalid(
             "give `engagement_type` or `engagement_type_id`, not both",
         )),
-        (None, Some(id)) => map::parse_type_id("engagement_type_id", id)
-            .map(Some)
-            .map_err(ToolError::invalid),
-        (None, None) => Ok(None),
+        (None, id) => entries::opt_type_id("engagement_type_id", id),
         (Some(name), None) => {
             let types = types_only(entries::activity_types(app).await?);
             entry::resolve_activity_type(&types, name)

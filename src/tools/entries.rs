@@ -284,9 +284,16 @@ pub async fn activity_types(app: &App) -> Result<Vec<(Value, ActivityType)>, Too
         .collect()
 }
 
-/// Parses an optional id argument (negative ids allowed: built-in activity types).
+/// Parses an optional record id argument.
 pub fn opt_id(what: &str, v: &Option<String>) -> Result<Option<i64>, ToolError> {
     v.as_deref()
         .map(|s| map::parse_id(what, s).map_err(ToolError::invalid))
+        .transpose()
+}
+
+/// Parses an optional activity type id (negative for the built-in types).
+pub fn opt_type_id(what: &str, v: &Option<String>) -> Result<Option<i64>, ToolError> {
+    v.as_deref()
+        .map(|s| map::parse_type_id(what, s).map_err(ToolError::invalid))
         .transpose()
 }

@@ -139,7 +139,10 @@ pub fn tools() -> Vec<ToolSpec> {
                         content: Some(&a.content),
                         entry_at: a.occurred_at.as_deref(),
                         entry_at_name: "occurred_at",
-                        activity_type_id: entries::opt_id("activity_type_id", &a.activity_type_id)?,
+                        activity_type_id: entries::opt_type_id(
+                            "activity_type_id",
+                            &a.activity_type_id,
+                        )?,
                         remote_data: a.remote_data.as_ref(),
                     },
                     true,
@@ -168,7 +171,10 @@ pub fn tools() -> Vec<ToolSpec> {
                         content: a.content.as_deref(),
                         entry_at: a.occurred_at.as_deref(),
                         entry_at_name: "occurred_at",
-                        activity_type_id: entries::opt_id("activity_type_id", &a.activity_type_id)?,
+                        activity_type_id: entries::opt_type_id(
+                            "activity_type_id",
+                            &a.activity_type_id,
+                        )?,
                         remote_data: a.remote_data.as_ref(),
                     },
                     false,

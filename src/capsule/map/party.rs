@@ -646,7 +646,7 @@ mod tests {
     #[test]
     fn builds_write_bodies() {
         let f: ContactFields = serde_json::from_value(json!({
-            "first_name": "Ada", "account_id": "892", "title": null,
+            "first_name": "Ada", "account_id": "892",
             "email_addresses": [{"email": "ada@x.io", "type": "Work"}],
             "addresses": [{"street_1": "1 Road", "street_2": "Flat 2", "city": "Leeds"}],
             "urls": [{"url": "https://x.io"}],
@@ -659,6 +659,14 @@ mod tests {
             remove_tag_ids: vec![],
         };
         let body = contact_body(&f, &resolved, true).unwrap();
+        // remote_data may add what the arguments do not set, never replace what they do.
+        let mut clash = f.clone();
+        clash.title = Some(None);
+        assert!(
+            contact_body(&clash, &resolved, true)
+                .unwrap_err()
+                .contains("`remote_data.jobTitle` would replace")
+        );
         assert_eq!(
             Value::Object(body),
             json!({
