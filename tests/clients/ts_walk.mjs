@@ -53,6 +53,13 @@ const describe = (e) =>
     ? `${e.constructor?.name ?? "Error"} ${e.code}: ${e.message}`
     : String(e?.message ?? e);
 
+// The SDK hands the negotiated version to the transport; note it for the summary.
+let protocol = "?";
+const setVersion = transport.setProtocolVersion?.bind(transport);
+transport.setProtocolVersion = (v) => {
+  protocol = v;
+  setVersion?.(v);
+};
 const client = new Client({ name: "capsule-mcp-real-client-walk", version: "1.0.0" });
 await client.connect(transport);
 
@@ -103,6 +110,7 @@ await client.close();
 const report = {
   client: label,
   transport: opts.transport,
+  protocol_version: protocol,
   listed_by: listedBy,
   tools_listed: tools.length,
   calls,

@@ -148,7 +148,8 @@ export function checkError(result, c) {
 
 export function summaryLine(r) {
   return (
-    `WALK-SUMMARY client=${r.client} transport=${r.transport} tools_listed=${r.tools_listed} ` +
+    `WALK-SUMMARY client=${r.client} transport=${r.transport} protocol=${r.protocol_version} ` +
+    `tools_listed=${r.tools_listed} ` +
     `calls=${r.calls} errors_checked=${r.errors_checked} problems=${r.problems.length}`
   );
 }

@@ -246,6 +246,27 @@ async fn sandbox_writes(sb: &Sandbox) -> BTreeMap<String, u64> {
         .unwrap_or_default()
 }
 
+/// "N× what" for each kind of problem: its text before the quoted data, argument names elided.
+fn kinds(problems: &[String]) -> Vec<String> {
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for p in problems {
+        let what = p.split_once("]: ").map_or(p.as_str(), |(_, w)| w);
+        let cut = [": {", ": [", ": \"", ": data "]
+            .iter()
+            .filter_map(|m| what.find(m))
+            .min()
+            .unwrap_or(what.len());
+        let mut kind = String::new();
+        for (i, part) in what[..cut].split('`').enumerate() {
+            kind.push_str(if i % 2 == 1 { "`…`" } else { part });
+        }
+        *counts.entry(kind).or_default() += 1;
+    }
+    let mut v: Vec<(String, usize)> = counts.into_iter().collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    v.into_iter().map(|(k, n)| format!("{n}× {k}")).collect()
+}
+
 fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
@@ -364,11 +385,13 @@ async fn walk(walker: Walker, transport: Transport) {
     }
     if !problems.is_empty() {
         panic!(
-            "{client} over {}: {} problems (tools listed {listed}, calls {}, error cases {}):\n  {}",
+            "{client} over {}: {} problems (tools listed {listed}, calls {}, error cases {})\n\
+             by kind:\n  {}\nevery one:\n  {}",
             transport.name(),
             problems.len(),
             report["calls"],
             report["errors_checked"],
+            kinds(&problems).join("\n  "),
             problems.join("\n  ")
         );
     }
