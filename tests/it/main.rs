@@ -13,6 +13,7 @@ mod oauth;
 mod opportunities;
 mod people;
 mod projects;
+mod real_clients;
 mod sandbox;
 mod shape;
 mod tasks;
