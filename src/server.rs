@@ -17,7 +17,7 @@ use crate::{
     tools::{self, CallCx, ToolSpec},
 };
 
-const INSTRUCTIONS: &str = "Capsule CRM through a unified CRM API. Ids are strings; \
+pub const INSTRUCTIONS: &str = "Capsule CRM through a unified CRM API. Ids are strings; \
 timestamps ISO-8601 UTC; dates YYYY-MM-DD. List tools return one page (`next_cursor` → \
 `cursor`). Empty fields are left out of records. Errors come back with `error.code` and a \
 message saying what to do next.";
