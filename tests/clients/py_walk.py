@@ -31,7 +31,8 @@ from mcp.client.stdio import StdioServerParameters
 UNKNOWN_ARGUMENT = "no_such_argument"
 MISSING_ID = "999999"
 WRONG_VALUE: dict[str, Any] = {
-    "string": 12345,
+    # Not a number: ids are read from JSON numbers too (the Inspector sends `120`).
+    "string": True,
     "integer": "not-a-number",
     "number": "not-a-number",
     "boolean": "not-a-boolean",

@@ -12,7 +12,8 @@ export const UNKNOWN_ARGUMENT = "no_such_argument";
 export const MISSING_ID = "999999";
 
 const WRONG_VALUE = {
-  string: 12345,
+  // Not a number: ids are read from JSON numbers too (the Inspector sends `120`).
+  string: true,
   integer: "not-a-number",
   number: "not-a-number",
   boolean: "not-a-boolean",
