@@ -13,4 +13,6 @@ mod people;
 mod projects;
 mod sandbox;
 mod shape;
+mod stdio;
 mod tasks;
+mod transport;
