@@ -29,8 +29,9 @@ const PRIMING_SINCE: &str = "2025-11-25";
 
 /// Largest error body from rmcp that is read to become a JSON-RPC message.
 const MAX_ERROR_TEXT: usize = 8 * 1024;
-/// Largest JSON body from rmcp that is rewritten (tool lists are ~70 KB).
-const MAX_JSON_REWRITE: usize = 16 * 1024 * 1024;
+/// Largest JSON body from rmcp that is read to be rewritten; errors are far smaller, and
+/// larger (result) bodies pass through untouched.
+const MAX_JSON_REWRITE: usize = 64 * 1024;
 
 /// The JSON-RPC error code for an HTTP error status.
 fn code_for(status: StatusCode) -> i64 {
@@ -168,7 +169,11 @@ pub(super) async fn reshape(response: Response, exchange: &Exchange) -> Response
         }
         return answer;
     }
-    if ct.starts_with("application/json") {
+    // rmcp's JSON answers are whole in memory; only small ones can be a -32601 to fix.
+    let small = http_body::Body::size_hint(response.body())
+        .exact()
+        .is_some_and(|n| n <= MAX_JSON_REWRITE as u64);
+    if ct.starts_with("application/json") && small {
         let (mut parts, body) = response.into_parts();
         let Ok(bytes) = axum::body::to_bytes(body, MAX_JSON_REWRITE).await else {
             return error_response(

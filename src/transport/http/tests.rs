@@ -658,3 +658,31 @@ async fn limited_body_trips_on_the_byte_after_the_limit() {
     assert_eq!(read(10).await, (true, false));
     assert_eq!(read(12).await, (false, true));
 }
+
+#[tokio::test]
+async fn json_answers_name_the_missing_method() {
+    for stateless in [false, true] {
+        let server = start(HttpOptions {
+            stateless,
+            ..opts()
+        })
+        .await;
+        let body = json!({"jsonrpc": "2.0", "id": 8, "method": "no/such", "params": {
+            "_meta": {
+                "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                "io.modelcontextprotocol/clientInfo": {"name": "test", "version": "0"},
+                "io.modelcontextprotocol/clientCapabilities": {}}}});
+        let resp = mcp_post(&server.url())
+            .header("MCP-Protocol-Version", "2026-07-28")
+            .header("Mcp-Method", "no/such")
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.headers()["content-type"], "application/json");
+        let v: Value = resp.json().await.unwrap();
+        assert_eq!(v["id"], 8, "{v}");
+        assert_eq!(v["error"]["code"], -32601, "{v}");
+        assert_eq!(v["error"]["message"], "Method not found: no/such", "{v}");
+    }
+}
