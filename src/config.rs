@@ -27,6 +27,12 @@ pub enum Command {
     /// Serve MCP over stdin/stdout (for Claude Desktop, Claude Code, Cursor, VS Code).
     Stdio,
     /// Serve MCP over streamable HTTP at /mcp.
+    #[command(
+        after_help = "Authentication: set CAPSULE_MCP_AUTH_TOKEN to a long random \
+secret and every /mcp request must send `Authorization: Bearer <token>` (required on a \
+non-loopback address; set but empty is an error). The token is read from the environment \
+only. GET /healthz answers 200 without the token, for load balancers."
+    )]
     Http(HttpArgs),
     /// Print the tool catalogue.
     Tools {
@@ -92,6 +98,7 @@ pub struct Common {
         long,
         global = true,
         env = "CAPSULE_API_URL",
+        hide_env_values = true,
         default_value = crate::capsule::client::DEFAULT_API_URL
     )]
     pub api_url: String,
@@ -148,7 +155,8 @@ pub struct Common {
 
 #[derive(Debug, Args)]
 pub struct HttpArgs {
-    /// Address to listen on. A non-loopback address needs --auth-token.
+    /// Address to listen on. A non-loopback address needs a bearer token in
+    /// CAPSULE_MCP_AUTH_TOKEN (environment only, so it never shows in `ps`).
     #[arg(long, env = "CAPSULE_MCP_LISTEN", default_value = "127.0.0.1:8787")]
     pub listen: SocketAddr,
     /// Comma-separated Host names accepted (default: localhost, 127.0.0.1, ::1).
@@ -163,13 +171,18 @@ pub struct HttpArgs {
     /// Seconds an idle session lives.
     #[arg(long, env = "CAPSULE_MCP_SESSION_IDLE_TIMEOUT", default_value_t = 1800)]
     pub session_idle_timeout: u64,
-    /// Most sessions alive at once.
+    /// Most sessions alive at once; at the cap a new session closes the one idle the longest.
     #[arg(long, env = "CAPSULE_MCP_MAX_SESSIONS", default_value_t = 100)]
     pub max_sessions: usize,
-    /// Seconds a client may take to send a request's headers.
+    /// Seconds a connection may go without a request in flight: from connecting to sending
+    /// complete headers, and between requests. Slower connections are closed.
     #[arg(long, env = "CAPSULE_MCP_HEADER_READ_TIMEOUT", default_value_t = 10)]
     pub header_read_timeout: u64,
-    /// Most open connections at once.
+    /// Seconds a request body may take to arrive once its headers have (then 408).
+    #[arg(long, env = "CAPSULE_MCP_BODY_READ_TIMEOUT", default_value_t = 30)]
+    pub body_read_timeout: u64,
+    /// Most open connections at once; at the cap a new connection closes the one idle the
+    /// longest.
     #[arg(long, env = "CAPSULE_MCP_MAX_CONNECTIONS", default_value_t = 512)]
     pub max_connections: usize,
     /// No sessions: every request stands alone (for load balancers).
@@ -187,21 +200,96 @@ fn secret(s: &str) -> Result<SecretString, String> {
 }
 
 /// `CAPSULE_MCP_AUTH_TOKEN`: the bearer token HTTP clients must send (environment only).
-pub fn http_auth_token() -> Option<SecretString> {
-    secret_env("CAPSULE_MCP_AUTH_TOKEN")
+/// Set but empty is an error, not "no auth": an empty value is a mistake (a missing secret in
+/// a deployment), and serving without auth because of it would be silent.
+pub fn http_auth_token() -> Result<Option<SecretString>, String> {
+    let Some(value) = env_value("CAPSULE_MCP_AUTH_TOKEN")? else {
+        return Ok(None);
+    };
+    if value.is_empty() {
+        return Err(
+            "CAPSULE_MCP_AUTH_TOKEN is set but empty: set it to a long random secret, \
+                    or unset it to serve without authentication on a loopback address"
+                .into(),
+        );
+    }
+    if !value.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(
+            "CAPSULE_MCP_AUTH_TOKEN must be printable ASCII without spaces or control \
+                    characters (it is compared with `Authorization: Bearer <token>`); the value \
+                    is not shown"
+                .into(),
+        );
+    }
+    Ok(Some(SecretString::from(value)))
 }
 
-/// `CAPSULE_ACCESS_TOKEN`: a Capsule personal access token (environment only).
+/// `CAPSULE_ACCESS_TOKEN`: a Capsule personal access token (environment only), when it is
+/// set to a usable value (see [`check_capsule_access_token`]).
 pub fn capsule_access_token() -> Option<SecretString> {
-    secret_env("CAPSULE_ACCESS_TOKEN")
+    access_token().ok().flatten()
 }
 
-fn secret_env(name: &str) -> Option<SecretString> {
-    std::env::var(name)
-        .ok()
-        .map(|v| v.trim().to_owned())
-        .filter(|v| !v.is_empty())
-        .map(SecretString::from)
+/// Surrounding whitespace in `CAPSULE_ACCESS_TOKEN` is trimmed; a token with a space, newline
+/// or other control character inside can never be sent as a header (every call would fail
+/// with an unknown outcome), so it is a start-up error. The message never shows the value.
+pub fn check_capsule_access_token() -> Result<(), String> {
+    access_token().map(|_| ())
+}
+
+fn access_token() -> Result<Option<SecretString>, String> {
+    let Some(value) = env_value("CAPSULE_ACCESS_TOKEN")? else {
+        return Ok(None);
+    };
+    if value.is_empty() {
+        return Ok(None);
+    }
+    if !value.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(
+            "CAPSULE_ACCESS_TOKEN contains a space, newline or other control or \
+                    non-ASCII character, so it cannot be sent to Capsule; copy the token again \
+                    (Capsule: My Preferences → API Authentication Tokens). The value is not \
+                    shown"
+                .into(),
+        );
+    }
+    Ok(Some(SecretString::from(value)))
+}
+
+/// The trimmed value of an environment variable; `None` when unset.
+fn env_value(name: &str) -> Result<Option<String>, String> {
+    match std::env::var(name) {
+        Ok(v) => Ok(Some(v.trim().to_owned())),
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(_)) => {
+            Err(format!("{name} is not valid UTF-8; the value is not shown"))
+        }
+    }
+}
+
+/// Refuses a Capsule API URL with a user name or password in it (`https://user:pw@…`):
+/// reqwest would send it as a second `Authorization: Basic` header next to the token, and
+/// start-up errors would echo it. The message never repeats the URL.
+pub fn check_api_url(api_url: &str) -> Result<(), String> {
+    let has_userinfo = match url::Url::parse(api_url.trim()) {
+        Ok(url) => !url.username().is_empty() || url.password().is_some(),
+        // Unparsable: look for an `@` in what would be the authority.
+        Err(_) => api_url
+            .split_once("://")
+            .map_or(api_url, |(_, rest)| rest)
+            .split(['/', '?', '#'])
+            .next()
+            .is_some_and(|authority| authority.contains('@')),
+    };
+    if has_userinfo {
+        return Err(
+            "CAPSULE_API_URL (--api-url) must not contain a user name or password \
+                    (`user:password@`): Capsule authenticates with CAPSULE_ACCESS_TOKEN or an \
+                    OAuth login. The URL is not shown"
+                .into(),
+        );
+    }
+    Ok(())
 }
 
 impl Common {
@@ -224,6 +312,25 @@ the built-in demo Capsule.";
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn api_urls_with_userinfo_are_refused_without_echo() {
+        for bad in [
+            "https://user:CANARY@api.capsulecrm.com/api/v2",
+            "https://CANARY@api.capsulecrm.com",
+            "http://u:CANARY@[::1:bad/x",
+        ] {
+            let e = check_api_url(bad).unwrap_err();
+            assert!(!e.contains("CANARY"), "{e}");
+        }
+        for good in [
+            "https://api.capsulecrm.com/api/v2",
+            "http://127.0.0.1:9/api/v2/",
+            "http://127.0.0.1:9/api/v2?a=b@c",
+        ] {
+            assert_eq!(check_api_url(good), Ok(()), "{good}");
+        }
+    }
 
     #[test]
     fn debug_of_the_command_line_never_shows_the_client_secret() {

@@ -2,7 +2,6 @@ use std::{process::ExitCode, sync::Arc, time::Duration};
 
 use anyhow::Context;
 use clap::Parser;
-use rmcp::ServiceExt;
 use tokio_util::sync::CancellationToken;
 
 use capsule_mcp::{
@@ -17,7 +16,10 @@ use capsule_mcp::{
     sandbox::{self, Sandbox, SandboxOptions},
     server::{CapsuleMcp, Registry, Selection},
     tools,
-    transport::http::{self, HttpOptions},
+    transport::{
+        self,
+        http::{self, HttpOptions},
+    },
 };
 
 fn init_logs(level: &str) {
@@ -62,6 +64,8 @@ async fn build(common: &Common) -> anyhow::Result<(CapsuleMcp, Option<Sandbox>)>
         let file = TokenFile::default_location()?;
         let creds = file.load()?.context(config::NO_CREDENTIALS)?;
         let api_url = creds.api_url.clone();
+        config::check_api_url(&api_url)
+            .map_err(|e| anyhow::anyhow!("the stored OAuth login's API URL: {e}"))?;
         let secret = std::env::var("CAPSULE_CLIENT_SECRET")
             .ok()
             .filter(|s| !s.is_empty())
@@ -81,7 +85,18 @@ async fn build(common: &Common) -> anyhow::Result<(CapsuleMcp, Option<Sandbox>)>
     Ok((CapsuleMcp::new(Arc::new(app), Arc::new(registry)), sandbox))
 }
 
+/// Operator mistakes that would otherwise surface late (or never): refused before anything
+/// starts, without echoing the secret or URL involved.
+fn check_settings(common: &Common) -> anyhow::Result<()> {
+    config::check_api_url(&common.api_url).map_err(anyhow::Error::msg)?;
+    config::check_capsule_access_token().map_err(anyhow::Error::msg)?;
+    Ok(())
+}
+
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if !matches!(cli.command, Command::Tools { .. } | Command::Sandbox { .. }) {
+        check_settings(&cli.common)?;
+    }
     match cli.command {
         Command::Tools { json } => {
             let registry = Registry::build(&Selection {
@@ -104,20 +119,21 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Stdio => {
             let (server, _sandbox) = build(&cli.common).await?;
-            let service = server.serve(rmcp::transport::stdio()).await?;
-            service.waiting().await?;
+            transport::stdio::serve(server).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Http(args) => {
+            let auth_token = config::http_auth_token().map_err(anyhow::Error::msg)?;
             let (server, _sandbox) = build(&cli.common).await?;
             let mut opts = HttpOptions {
                 listen: args.listen,
-                auth_token: config::http_auth_token(),
+                auth_token,
                 max_body_bytes: args.max_body_bytes,
                 session_idle_timeout: Duration::from_secs(args.session_idle_timeout),
                 max_sessions: args.max_sessions,
                 stateless: args.stateless,
                 header_read_timeout: Duration::from_secs(args.header_read_timeout),
+                body_read_timeout: Duration::from_secs(args.body_read_timeout),
                 max_connections: args.max_connections,
                 ..HttpOptions::default()
             };

@@ -16,4 +16,6 @@ mod projects;
 mod real_clients;
 mod sandbox;
 mod shape;
+mod stdio;
 mod tasks;
+mod transport;

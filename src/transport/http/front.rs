@@ -1,0 +1,281 @@
+//! The `/mcp` front end, between the guards and rmcp: bearer auth, the body read under a
+//! size limit and a deadline, JSON-RPC screening of POST bodies, and the reshaping of rmcp's
+//! answers (see `responses.rs`).
+
+use std::{
+    pin::Pin,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    task::{Context, Poll},
+    time::Duration,
+};
+
+use axum::{
+    body::{Body, Bytes},
+    extract::{Request, State},
+    http::{HeaderMap, HeaderValue, Method, StatusCode, header},
+    middleware::Next,
+    response::Response,
+};
+use http_body::{Frame, SizeHint};
+use rmcp::model::RequestId;
+use secrecy::SecretString;
+
+use super::{
+    guards::bearer_rejection,
+    responses::{self, Exchange, closing, error_response, jsonrpc_error, message_response},
+};
+use crate::transport::jsonrpc::{self, INVALID_PARAMS, INVALID_REQUEST, Inbound, SERVER_ERROR};
+
+/// Settings the front end needs.
+pub(super) struct Front {
+    pub token: Option<SecretString>,
+    pub max_body_bytes: usize,
+    pub body_read_timeout: Duration,
+    pub max_sessions: usize,
+}
+
+/// Raised by the session manager while it serves one `/mcp` request.
+#[derive(Default)]
+pub(super) struct Signals {
+    /// Every session has a request in flight: no session could be created.
+    pub cap_hit: AtomicBool,
+    /// The request reuses an id still in flight in its session.
+    pub duplicate_id: AtomicBool,
+}
+
+tokio::task_local! {
+    /// Set for the duration of one `/mcp` request, so the session manager can tell the
+    /// middleware why it refused (rmcp turns any session error into a 500).
+    pub(super) static SIGNALS: Arc<Signals>;
+}
+
+enum BodyError {
+    TooLarge,
+    TooSlow,
+    Broken,
+}
+
+/// Reads the whole request body: at most `limit` bytes, within `deadline`.
+async fn read_body(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+    deadline: Duration,
+) -> Result<Bytes, BodyError> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(BodyError::TooLarge);
+    }
+    let tripped = Arc::new(AtomicBool::new(false));
+    let limited = Body::new(LimitedBody {
+        inner: body,
+        remaining: limit,
+        tripped: tripped.clone(),
+    });
+    match tokio::time::timeout(deadline, axum::body::to_bytes(limited, usize::MAX)).await {
+        Err(_) => Err(BodyError::TooSlow),
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(_)) if tripped.load(Ordering::Relaxed) => Err(BodyError::TooLarge),
+        Ok(Err(_)) => Err(BodyError::Broken),
+    }
+}
+
+fn too_large(limit: usize) -> Response {
+    error_response(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        format!("request body exceeds {limit} bytes"),
+    )
+}
+
+/// Whether rmcp will parse this POST's body as JSON-RPC (it answers 415 otherwise).
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(';')
+                .next()
+                .is_some_and(|e| e.trim().eq_ignore_ascii_case("application/json"))
+        })
+}
+
+fn header_version(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get("mcp-protocol-version")
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().to_owned())
+}
+
+/// `/mcp` only: bearer auth, body limits, screening, and the answer reshaped.
+pub(super) async fn mcp_front(
+    State(front): State<Arc<Front>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    if let Some(expected) = &front.token
+        && let Some(response) = bearer_rejection(req.headers(), expected)
+    {
+        return response;
+    }
+    let (parts, body) = req.into_parts();
+    let bytes = match read_body(
+        &parts.headers,
+        body,
+        front.max_body_bytes,
+        front.body_read_timeout,
+    )
+    .await
+    {
+        Ok(bytes) => bytes,
+        Err(BodyError::TooLarge) => {
+            tracing::warn!(
+                limit = front.max_body_bytes,
+                "rejected request: body above the limit"
+            );
+            return closing(too_large(front.max_body_bytes));
+        }
+        Err(BodyError::TooSlow) => {
+            tracing::warn!(
+                timeout = ?front.body_read_timeout,
+                "closing a connection whose request body did not arrive in time"
+            );
+            return closing(error_response(
+                StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                format!(
+                    "the request body did not arrive within {} s",
+                    front.body_read_timeout.as_secs_f32()
+                ),
+            ));
+        }
+        Err(BodyError::Broken) => {
+            return closing(error_response(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                "the request body could not be read",
+            ));
+        }
+    };
+
+    let mut exchange = Exchange {
+        method: parts.method.clone(),
+        id: None,
+        version: header_version(&parts.headers),
+    };
+    if parts.method == Method::POST && is_json(&parts.headers) {
+        match jsonrpc::screen(&bytes) {
+            Ok(Inbound::Request {
+                id,
+                initialize_version,
+                ..
+            }) => {
+                exchange.id = Some(id);
+                if initialize_version.is_some() {
+                    exchange.version = initialize_version;
+                }
+            }
+            Ok(_) => {}
+            Err(rejection) => {
+                tracing::debug!(code = rejection.code, "answered a POST without rmcp");
+                let status = if rejection.code == INVALID_PARAMS {
+                    StatusCode::OK
+                } else {
+                    StatusCode::BAD_REQUEST
+                };
+                return message_response(status, &rejection.to_value());
+            }
+        }
+    }
+
+    let req = Request::from_parts(parts, Body::from(bytes));
+    let signals = Arc::new(Signals::default());
+    let response = SIGNALS.scope(signals.clone(), next.run(req)).await;
+
+    if signals.duplicate_id.load(Ordering::Relaxed) {
+        let id = exchange
+            .id
+            .as_ref()
+            .map_or_else(String::new, RequestId::to_string);
+        return jsonrpc_error(
+            StatusCode::BAD_REQUEST,
+            exchange.id.as_ref(),
+            INVALID_REQUEST,
+            "duplicate_request_id",
+            &format!(
+                "Invalid Request: request id {id} is already in flight in this session; \
+                 use a new id for each request"
+            ),
+        );
+    }
+    if signals.cap_hit.load(Ordering::Relaxed) {
+        let mut response = jsonrpc_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            exchange.id.as_ref(),
+            SERVER_ERROR,
+            "session_limit_reached",
+            &format!(
+                "the server already has its maximum of {} live sessions, each with a request \
+                 in flight; retry later",
+                front.max_sessions
+            ),
+        );
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("30"));
+        return response;
+    }
+    responses::reshape(response, &exchange).await
+}
+
+/// A request body that fails once more than `remaining` bytes have streamed through, and
+/// records that it did so the middleware can answer 413.
+pub(super) struct LimitedBody {
+    pub inner: Body,
+    pub remaining: usize,
+    pub tripped: Arc<AtomicBool>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("request body exceeds the configured limit")]
+struct BodyTooLarge;
+
+impl http_body::Body for LimitedBody {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let this = self.get_mut();
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    if data.len() > this.remaining {
+                        this.remaining = 0;
+                        this.tripped.store(true, Ordering::Relaxed);
+                        return Poll::Ready(Some(Err(axum::Error::new(BodyTooLarge))));
+                    }
+                    this.remaining -= data.len();
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
+            other => other,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
