@@ -14,3 +14,4 @@ mod projects;
 mod sandbox;
 mod shape;
 mod tasks;
+mod upstream;
