@@ -679,3 +679,48 @@ async fn limit_cuts_a_page_from_an_upstream_that_ignores_per_page() {
     );
     client.cancel().await.unwrap();
 }
+
+// ------------------------------------------------ item 16: numbers Capsule sends as strings
+
+#[tokio::test]
+async fn an_entry_with_numbers_as_strings_is_read() {
+    let sb = sandbox().await;
+    let up = Upstream::start(&sb).await;
+    let client = client_via(&sb, &up, &[]).await;
+    let entry = |size: Value| {
+        json!({"entry": {
+            "id": "11", "type": "note", "content": "Shakespeare's collected works",
+            "attachments": [{"id": "4", "filename": "works.pdf",
+                             "contentType": "application/pdf", "size": size}],
+            "creator": {"id": "61", "username": "ted", "name": "Ted Danson"},
+            "activityType": {"id": "-1", "name": "Note"},
+            "createdAt": "2015-12-07T16:54:27Z", "updatedAt": "2015-12-07T16:54:27Z",
+            "entryAt": "2015-12-07T16:54:27Z",
+            "party": {"id": "892", "type": "organisation", "name": "Zestia"}
+        }})
+        .to_string()
+    };
+    let reply = |body: String| Act::Reply {
+        status: 200,
+        headers: vec![("content-type".into(), "application/json".into())],
+        body,
+    };
+    up.add(rule(
+        "GET /api/v2/entries/11",
+        1,
+        reply(entry(json!("76542"))),
+    ));
+    let note = ok(&client, "crm_get_note", json!({"id": "11"})).await;
+    assert_eq!(note["id"], "11");
+    assert_eq!(note["content"], "Shakespeare's collected works");
+    // Not a number in any form: a decode error that names the field.
+    up.add(rule(
+        "GET /api/v2/entries/11",
+        1,
+        reply(entry(json!("big"))),
+    ));
+    let e = err(&client, "crm_get_note", json!({"id": "11"})).await;
+    assert_eq!(e["code"], "upstream_error", "{e}");
+    assert!(text(&e).contains("attachments[0].size"), "{e}");
+    client.cancel().await.unwrap();
+}
