@@ -323,3 +323,121 @@ fn capitalise(s: &str) -> String {
         None => String::new(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn unsure(op: Op, what: &str) -> Option<Unsure> {
+        Some(Unsure {
+            op,
+            what: what.to_owned(),
+        })
+    }
+
+    #[test]
+    fn an_unknown_outcome_says_what_to_check_for_each_kind_of_write() {
+        let api = |op, what: &str| {
+            let mut e = CapsuleError::from_response(502, &Value::Null);
+            if let CapsuleError::Api {
+                outcome_unknown, ..
+            } = &mut e
+            {
+                *outcome_unknown = unsure(op, what);
+            }
+            ToolError::from(e)
+        };
+        let create = api(Op::Create, "a new party");
+        assert_eq!(create.code(), "outcome_unknown");
+        assert!(create.0.message.contains("creating a new party"));
+        assert!(create.0.message.contains("Search for it"));
+        let update = api(Op::Update, "party 120");
+        assert!(update.0.message.contains("updating party 120"));
+        assert!(update.0.message.contains("Read it back"));
+        assert!(!update.0.message.contains("create"));
+        let delete = ToolError::from(CapsuleError::Timeout {
+            after: Duration::from_secs(20),
+            outcome_unknown: unsure(Op::Delete, "task 701"),
+        });
+        assert_eq!((delete.code(), delete.status()), ("outcome_unknown", 504));
+        assert!(delete.0.message.contains("deleting task 701"));
+        assert!(
+            delete
+                .0
+                .message
+                .contains("404 (not_found) means it is gone")
+        );
+        let broken = ToolError::from(CapsuleError::Transport {
+            message: "the connection to Capsule broke before it answered".into(),
+            outcome_unknown: unsure(Op::Update, "`PUT /tracks/3`"),
+        });
+        assert!(
+            broken
+                .0
+                .message
+                .starts_with("The connection to Capsule broke before it answered while updating")
+        );
+        let unreadable = ToolError::from(CapsuleError::Unreadable {
+            status: 201,
+            detail: "it is not JSON".into(),
+            write: Unsure {
+                op: Op::Create,
+                what: "a new task".into(),
+            },
+        });
+        assert_eq!(unreadable.code(), "outcome_unknown");
+        assert!(unreadable.0.message.contains("201 (success)"));
+        // A read never reads as a write.
+        let read = ToolError::from(CapsuleError::from_response(503, &Value::Null));
+        assert_eq!(read.code(), "upstream_error");
+        assert!(!read.0.message.contains("create"));
+    }
+
+    #[test]
+    fn rate_limit_messages_tell_the_limit_what_remains_and_the_reset() {
+        let paced = ToolError::from(CapsuleError::RateLimited {
+            retry_after_secs: 19,
+            reason: RateReason::Paced,
+            info: RateInfo {
+                limit: Some(100),
+                remaining: Some(5),
+                reset_in_secs: Some(95),
+            },
+        });
+        assert_eq!(paced.code(), "rate_limited");
+        assert_eq!(paced.0.retry_after_seconds, Some(19));
+        let m = &paced.0.message;
+        assert!(m.contains("5 of 100 requests remain"), "{m}");
+        assert!(m.contains("resets in 95 s"), "{m}");
+        assert!(m.contains("in 19 s"), "{m}");
+        assert!(!m.contains("used up") && !m.contains("4,000"), "{m}");
+        let spent = ToolError::from(CapsuleError::RateLimited {
+            retry_after_secs: 40,
+            reason: RateReason::Exhausted,
+            info: RateInfo {
+                limit: Some(100),
+                remaining: Some(0),
+                reset_in_secs: Some(40),
+            },
+        });
+        let m = &spent.0.message;
+        assert!(m.contains("100 requests an hour is used up"), "{m}");
+        assert!(m.contains("retry in 40 s"), "{m}");
+    }
+
+    #[test]
+    fn a_server_error_with_retry_after_hands_it_back() {
+        let mut e = CapsuleError::from_response(503, &Value::Null);
+        if let CapsuleError::Api {
+            retry_after_secs, ..
+        } = &mut e
+        {
+            *retry_after_secs = Some(30);
+        }
+        let t = ToolError::from(e);
+        assert_eq!(t.0.retry_after_seconds, Some(30));
+        assert!(t.0.message.contains("retry in 30 s"), "{}", t.0.message);
+    }
+}

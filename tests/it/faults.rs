@@ -467,3 +467,33 @@ async fn fetch_all_pages_at_the_largest_page_whatever_the_limit() {
     assert_eq!(seen.len(), 60, "no record twice, none missed");
     client.cancel().await.unwrap();
 }
+
+#[tokio::test]
+async fn the_proxy_does_not_send_a_write_again_even_after_a_429() {
+    let sb = sandbox().await;
+    let client = stdio_client(&sb, &[]).await;
+    let id = a_contact_id(&client).await;
+    let route = "PUT /parties/{id}";
+    admin(
+        &sb,
+        "faults",
+        json!({"route": route, "status": 429, "times": 1, "reset_in_seconds": 1}),
+    )
+    .await;
+    let before = requests(&sb, route).await;
+    let e = err(
+        &client,
+        "capsule_api_request",
+        json!({"method": "PUT", "path": format!("/parties/{id}"),
+               "body": {"party": {"about": "once"}}}),
+    )
+    .await;
+    assert_eq!(e["code"], "rate_limited", "{e}");
+    assert!(e["retry_after_seconds"].as_u64().is_some());
+    assert_eq!(
+        requests(&sb, route).await,
+        before + 1,
+        "sent once, as promised"
+    );
+    client.cancel().await.unwrap();
+}
