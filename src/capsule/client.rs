@@ -13,10 +13,10 @@ use url::Url;
 
 use super::{
     auth::TokenProvider,
-    endpoint::Endpoint,
-    error::CapsuleError,
+    endpoint::{self, Endpoint},
+    error::{CapsuleError, RateInfo, RateReason, Unsure},
     page,
-    retry::{self, Attempt, Decision, Method, Outcome},
+    retry::{self, Attempt, Decision, Method, Op, Outcome},
 };
 
 pub const DEFAULT_API_URL: &str = "https://api.capsulecrm.com/api/v2";
@@ -25,6 +25,7 @@ pub const DEFAULT_API_URL: &str = "https://api.capsulecrm.com/api/v2";
 pub const SELECTED_HEADERS: &[&str] = &[
     "link",
     "location",
+    "retry-after",
     "x-ratelimit-limit",
     "x-ratelimit-remaining",
     "x-ratelimit-reset",
@@ -57,25 +58,41 @@ impl Default for ClientOptions {
 #[derive(Debug, Clone)]
 pub struct Request {
     pub method: Method,
+    /// What it does at Capsule: retries and messages follow this, not the method.
+    pub op: Op,
     /// Path under the API root starting with `/` (already percent-encoded), or an absolute
-    /// URL under the API root (a `Link` to follow).
+    /// URL under the API root (a `Link` to follow, resolved by [`Response::next_link`]).
     pub path: String,
     pub query: Vec<(String, String)>,
     pub body: Option<Value>,
+    /// Goes on the wire at most once: not even a 429 is waited out and sent again (the raw
+    /// proxy's writes, which promise to be sent once).
+    pub once: bool,
 }
 
 impl Request {
+    /// A request doing what its method says: GET reads, POST creates, PUT updates, DELETE
+    /// deletes. A read Capsule serves by POST is [`Request::post_read`].
     pub fn new(method: Method, path: impl Into<String>) -> Self {
         Self {
             method,
+            op: Op::of(method),
             path: path.into(),
             query: Vec::new(),
             body: None,
+            once: false,
         }
     }
 
     pub fn get(path: impl Into<String>) -> Self {
         Self::new(Method::Get, path)
+    }
+
+    /// A read that Capsule serves by POST (`…/filters/results`): retried like any read.
+    pub fn post_read(path: impl Into<String>) -> Self {
+        let mut r = Self::new(Method::Post, path);
+        r.op = Op::Read;
+        r
     }
 
     pub fn query(mut self, key: &str, value: impl Into<String>) -> Self {
@@ -92,14 +109,45 @@ impl Request {
         self.body = Some(body);
         self
     }
+
+    /// Never send this request twice, whatever happens.
+    pub fn once(mut self) -> Self {
+        self.once = true;
+        self
+    }
+
+    /// What this request was about, for a write whose outcome is unknown.
+    fn unsure(&self) -> Unsure {
+        let absolute = self.path.starts_with("http://") || self.path.starts_with("https://");
+        let what = if absolute || self.once {
+            format!("`{} {}`", self.method.as_str(), self.path)
+        } else {
+            endpoint::describe(&self.path)
+        };
+        Unsure { op: self.op, what }
+    }
+
+    /// The envelope key of a create or update body (`{"party": {...}}` → `party`): Capsule
+    /// answers in the same envelope.
+    fn envelope(&self) -> Option<&str> {
+        match &self.body {
+            Some(Value::Object(m)) if m.len() == 1 => m.keys().next().map(String::as_str),
+            _ => None,
+        }
+    }
 }
 
-/// Capsule's answer: status, the selected headers and the JSON body (`null` when empty).
+/// Capsule's answer: status, the selected headers and the JSON body (`null` when empty; a
+/// string holding the start of the text when it is not JSON).
 #[derive(Debug, Clone)]
 pub struct Response {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Value,
+    /// Whether the body was JSON (or empty).
+    pub json: bool,
+    /// The URL the request went to; relative links resolve against it.
+    pub url: Url,
 }
 
 impl Response {
@@ -110,12 +158,32 @@ impl Response {
             .map(|(_, v)| v.as_str())
     }
 
+    /// The `Link rel="next"` target resolved against the request URL (RFC 3986: `?page=2`,
+    /// `/api/v2/...`, `//host/...` and absolute URLs alike). Whether it stays under the API
+    /// root is checked when it is followed.
     pub fn next_link(&self) -> Option<String> {
-        self.header("link").and_then(page::next_link)
+        let link = self.header("link").and_then(page::next_link)?;
+        Some(match self.url.join(link.trim()) {
+            Ok(url) => url.to_string(),
+            // Not resolvable: kept as sent, and refused when followed.
+            Err(_) => link,
+        })
     }
 
     pub fn is_success(&self) -> bool {
         (200..300).contains(&self.status)
+    }
+
+    /// The error this answer stands for, `Retry-After` included.
+    pub fn to_error(&self) -> CapsuleError {
+        let mut e = CapsuleError::from_response(self.status, &self.body);
+        if let CapsuleError::Api {
+            retry_after_secs, ..
+        } = &mut e
+        {
+            *retry_after_secs = retry_after(self).map(|d| d.as_secs());
+        }
+        e
     }
 }
 
@@ -130,13 +198,27 @@ pub struct Page {
 #[derive(Debug, Default)]
 struct RateState {
     limit: Option<u64>,
+    /// What the last answer said remains, less the requests sent since.
     remaining: Option<u64>,
     /// Epoch seconds when the window resets.
     reset: Option<i64>,
     /// No request may be sent before this instant (a 429 was seen).
     blocked_until: Option<Instant>,
-    /// When pacing, the earliest instant the next request may go.
-    next_slot: Option<Instant>,
+    /// When the last request went out. Only requests actually sent are booked here: a call
+    /// the gate refuses books nothing.
+    last_sent: Option<Instant>,
+}
+
+impl RateState {
+    fn info(&self, now: i64) -> RateInfo {
+        RateInfo {
+            limit: self.limit,
+            remaining: self.remaining,
+            reset_in_secs: self
+                .reset
+                .map(|r| u64::try_from(r.saturating_sub(now).clamp(0, 3600)).unwrap_or(0)),
+        }
+    }
 }
 
 struct Inner {
@@ -229,35 +311,43 @@ impl CapsuleClient {
         self.inner.tokens.describe()
     }
 
+    fn root(&self) -> Result<Url, CapsuleError> {
+        Url::parse(&format!("{}/", self.inner.api_url))
+            .map_err(|e| CapsuleError::Config(format!("bad API URL: {e}")))
+    }
+
+    /// The URL for a path under the API root or a followed link. Whatever its form, the
+    /// result must stay under the API root, or the token would go somewhere else.
     fn url_for(&self, path: &str) -> Result<Url, CapsuleError> {
-        let root = Url::parse(&format!("{}/", self.inner.api_url))
-            .map_err(|e| CapsuleError::Config(format!("bad API URL: {e}")))?;
+        let root = self.root()?;
         if path.starts_with("http://") || path.starts_with("https://") {
-            // A Link to follow: after normalising (dots resolved), it must stay under the API
-            // root, or the token would go somewhere else.
             let url = Url::parse(path).map_err(|_| CapsuleError::Decode {
                 path: "Link".into(),
                 message: "Capsule sent a next-page link that is not a URL".into(),
             })?;
-            if url.origin() != root.origin() || !url.path().starts_with(root.path()) {
-                return Err(CapsuleError::Decode {
-                    path: "Link".into(),
-                    message: "Capsule sent a next-page link outside the API root".into(),
-                });
-            }
-            return Ok(url);
+            return under_root(&root, url).ok_or_else(|| CapsuleError::Decode {
+                path: "Link".into(),
+                message: "Capsule sent a next-page link outside the API root; it was not \
+                          followed"
+                    .into(),
+            });
         }
         let full = if path.starts_with('/') {
             format!("{}{}", self.inner.api_url, path)
         } else {
             format!("{}/{}", self.inner.api_url, path)
         };
-        Url::parse(&full).map_err(|e| CapsuleError::Config(format!("bad request path: {e}")))
+        let url = Url::parse(&full)
+            .map_err(|e| CapsuleError::Config(format!("bad request path: {e}")))?;
+        under_root(&root, url).ok_or_else(|| {
+            CapsuleError::Config(format!("the path `{path}` leaves the API root; not sent"))
+        })
     }
 
     /// Sends a request with the full policy (auth, rate-limit gate, retries, timeouts) and
     /// returns Capsule's final answer whatever its status. Errors are for answers that never
-    /// came or must not be waited for (429 beyond the budget, a write whose outcome is unknown).
+    /// came or must not be waited for (429 beyond the budget, a write whose outcome is unknown,
+    /// a read whose `Retry-After` is longer than the budget).
     pub async fn execute(&self, req: &Request) -> Result<Response, CapsuleError> {
         let started = Instant::now();
         let deadline = started + self.inner.opts.call_budget;
@@ -272,7 +362,7 @@ impl CapsuleClient {
             let attempt_timeout = self.inner.opts.attempt_timeout.min(time_left);
             let result =
                 tokio::time::timeout(attempt_timeout, self.attempt(req, &url, &token)).await;
-            let outcome_and_response = match result {
+            let (outcome, response) = match result {
                 Err(_) => (Outcome::TimedOut, None),
                 Ok(Err(e)) => (e, None),
                 Ok(Ok(resp)) => {
@@ -287,9 +377,9 @@ impl CapsuleClient {
                     )
                 }
             };
-            let (outcome, response) = outcome_and_response;
             tracing::debug!(
-                method = ?req.method,
+                method = req.method.as_str(),
+                op = ?req.op,
                 path = %url.path(),
                 ?outcome,
                 attempt = number,
@@ -305,7 +395,8 @@ impl CapsuleClient {
                 }
             }
             let decision = retry::decide(&Attempt {
-                method: req.method,
+                op: req.op,
+                once: req.once,
                 outcome,
                 number,
                 rate_limit_waits,
@@ -316,7 +407,7 @@ impl CapsuleClient {
                 Decision::Done => {
                     return match response {
                         Some(resp) => Ok(resp),
-                        None => Err(self.failure(outcome, attempt_timeout, req.method)),
+                        None => Err(self.failure(outcome, attempt_timeout, req)),
                     };
                 }
                 Decision::Retry(pause) => {
@@ -332,29 +423,38 @@ impl CapsuleClient {
                     self.block_until(Instant::now() + wait);
                     return Err(CapsuleError::RateLimited {
                         retry_after_secs: wait.as_secs_f64().ceil() as u64,
+                        reason: RateReason::Exhausted,
+                        info: self.rate_info(),
                     });
+                }
+                Decision::RetryLater(_) => {
+                    return match response {
+                        Some(resp) => Ok(resp),
+                        None => Err(self.failure(outcome, attempt_timeout, req)),
+                    };
                 }
                 Decision::OutcomeUnknown => {
                     return Err(match response {
                         Some(resp) => {
-                            let mut e = CapsuleError::from_response(resp.status, &resp.body);
+                            let mut e = resp.to_error();
                             if let CapsuleError::Api {
                                 outcome_unknown, ..
                             } = &mut e
                             {
-                                *outcome_unknown = true;
+                                *outcome_unknown = Some(req.unsure());
                             }
                             e
                         }
-                        None => self.failure(outcome, attempt_timeout, req.method),
+                        None => self.failure(outcome, attempt_timeout, req),
                     });
                 }
             }
         }
     }
 
-    fn failure(&self, outcome: Outcome, timeout: Duration, method: Method) -> CapsuleError {
-        let unknown = !matches!(outcome, Outcome::NotSent) && method == Method::Post;
+    fn failure(&self, outcome: Outcome, timeout: Duration, req: &Request) -> CapsuleError {
+        let unknown =
+            (!matches!(outcome, Outcome::NotSent) && !req.op.is_read()).then(|| req.unsure());
         match outcome {
             Outcome::TimedOut => CapsuleError::Timeout {
                 after: timeout,
@@ -362,7 +462,7 @@ impl CapsuleClient {
             },
             Outcome::NotSent => CapsuleError::Transport {
                 message: "the connection to Capsule could not be made".into(),
-                outcome_unknown: false,
+                outcome_unknown: None,
             },
             _ => CapsuleError::Transport {
                 message: "the connection to Capsule broke before it answered".into(),
@@ -388,6 +488,7 @@ impl CapsuleClient {
             url.query_pairs_mut()
                 .extend_pairs(req.query.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         }
+        let sent_url = url.clone();
         let mut builder = self
             .inner
             .http
@@ -412,23 +513,28 @@ impl CapsuleClient {
                 body: json!({ "message": format!(
                     "Capsule's answer was larger than {} MiB and was not read; ask for less \
                      (a smaller page)", MAX_BODY_BYTES / (1024 * 1024)) }),
+                json: true,
+                url: sent_url,
             });
         };
-        let body = if bytes.iter().all(u8::is_ascii_whitespace) {
-            Value::Null
+        let (body, json) = if bytes.iter().all(u8::is_ascii_whitespace) {
+            (Value::Null, true)
         } else {
             match serde_json::from_slice(&bytes) {
-                Ok(v) => v,
-                // Keep a short, non-JSON error text (e.g. a proxy's HTML page) as a string.
-                Err(_) => {
-                    Value::String(String::from_utf8_lossy(&bytes).chars().take(500).collect())
-                }
+                Ok(v) => (v, true),
+                // Keep a short, non-JSON text (e.g. a proxy's HTML page) as a string.
+                Err(_) => (
+                    Value::String(String::from_utf8_lossy(&bytes).chars().take(500).collect()),
+                    false,
+                ),
             }
         };
         Ok(Response {
             status,
             headers,
             body,
+            json,
+            url: sent_url,
         })
     }
 
@@ -456,53 +562,131 @@ impl CapsuleClient {
         }
     }
 
-    /// Waits while the window is known to be exhausted, and paces requests when the remaining
-    /// budget runs low so that it lasts to the reset. Fails at once when the wait would not fit.
-    async fn wait_for_rate_gate(&self, deadline: Instant) -> Result<(), CapsuleError> {
-        let wait = {
-            let Ok(mut state) = self.inner.rate.lock() else {
-                return Ok(());
-            };
-            let now = Instant::now();
-            let blocked = state.blocked_until.filter(|b| *b > now);
-            if blocked.is_none() {
-                state.blocked_until = None;
-            }
-            let pace = pacing_interval(&state, now_epoch());
-            let mut start = blocked.unwrap_or(now);
-            if let Some(interval) = pace {
-                let slot = state.next_slot.filter(|s| *s > start).unwrap_or(start);
-                state.next_slot = Some(slot + interval);
-                start = slot;
-            } else {
-                state.next_slot = None;
-            }
-            start.saturating_duration_since(now)
-        };
-        if wait.is_zero() {
-            return Ok(());
-        }
-        if Instant::now() + wait > deadline {
-            return Err(CapsuleError::RateLimited {
-                retry_after_secs: wait.as_secs_f64().ceil() as u64,
-            });
-        }
-        tracing::debug!(
-            wait_ms = wait.as_millis() as u64,
-            "waiting for the rate limit"
-        );
-        tokio::time::sleep(wait).await;
-        Ok(())
+    fn rate_info(&self) -> RateInfo {
+        self.inner
+            .rate
+            .lock()
+            .map(|s| s.info(now_epoch()))
+            .unwrap_or_default()
     }
 
-    /// Sends and maps any non-2xx answer to a [`CapsuleError`].
+    /// Waits while the window is known to be exhausted, and paces requests when the remaining
+    /// budget runs low so that it lasts evenly to the reset. Fails at once when the wait would
+    /// not fit the call's budget; a refused call books nothing, only a request let through is
+    /// counted (as sent now, one fewer remaining).
+    async fn wait_for_rate_gate(&self, deadline: Instant) -> Result<(), CapsuleError> {
+        loop {
+            let (wait, reason, info) = {
+                let Ok(mut state) = self.inner.rate.lock() else {
+                    return Ok(());
+                };
+                let now = Instant::now();
+                let epoch = now_epoch();
+                if state.blocked_until.is_some_and(|b| b <= now) {
+                    state.blocked_until = None;
+                }
+                match next_slot(&state, now, epoch) {
+                    None => {
+                        state.last_sent = Some(now);
+                        if let Some(r) = state.remaining.as_mut() {
+                            *r = r.saturating_sub(1);
+                        }
+                        return Ok(());
+                    }
+                    Some((at, reason)) => (at - now, reason, state.info(epoch)),
+                }
+            };
+            if Instant::now() + wait > deadline {
+                return Err(CapsuleError::RateLimited {
+                    retry_after_secs: (wait.as_secs_f64().ceil() as u64).max(1),
+                    reason,
+                    info,
+                });
+            }
+            tracing::debug!(
+                wait_ms = wait.as_millis() as u64,
+                ?reason,
+                "waiting for the rate limit"
+            );
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// Sends and maps any non-2xx answer to a [`CapsuleError`]. A create or update must come
+    /// back in its envelope: when the 2xx answer cannot be read (HTML, truncated JSON), a create
+    /// is read back from its `Location`, and otherwise the outcome is reported unknown rather
+    /// than as a plain error, since Capsule most likely applied it.
     pub async fn send(&self, req: &Request) -> Result<Response, CapsuleError> {
         let resp = self.execute(req).await?;
-        if resp.is_success() {
-            Ok(resp)
-        } else {
-            Err(CapsuleError::from_response(resp.status, &resp.body))
+        if !resp.is_success() {
+            return Err(resp.to_error());
         }
+        let Some(key) = req
+            .envelope()
+            .filter(|_| matches!(req.op, Op::Create | Op::Update))
+        else {
+            return Ok(resp);
+        };
+        if resp.body.get(key).is_some_and(Value::is_object) {
+            return Ok(resp);
+        }
+        let detail = if resp.json {
+            format!("it has no `{key}` record")
+        } else {
+            "it is not JSON".to_owned()
+        };
+        let unreadable = |detail: String| CapsuleError::Unreadable {
+            status: resp.status,
+            detail,
+            write: req.unsure(),
+        };
+        let location = match (req.op, resp.header("location")) {
+            (Op::Create, Some(location)) => location.trim().to_owned(),
+            _ => return Err(unreadable(detail)),
+        };
+        // The record exists at Location: read it (a read, retried like any other) with the
+        // same query (`embed`) the create asked for.
+        let Ok(at) = resp.url.join(&location) else {
+            return Err(unreadable(format!(
+                "{detail}, and its Location is not a URL"
+            )));
+        };
+        let read = Request::get(at.as_str()).queries(&req.query);
+        let back = match self.execute(&read).await {
+            Ok(back) if back.is_success() && back.body.get(key).is_some_and(Value::is_object) => {
+                back
+            }
+            Ok(back) if !back.is_success() => {
+                return Err(unreadable(format!(
+                    "{detail}, and reading it back from {} failed: {}",
+                    at.path(),
+                    back.to_error()
+                )));
+            }
+            Ok(_) => {
+                return Err(unreadable(format!(
+                    "{detail}, and reading it back from {} gave no `{key}` record",
+                    at.path()
+                )));
+            }
+            Err(e) => {
+                return Err(unreadable(format!(
+                    "{detail}, and reading it back from {} failed: {e}",
+                    at.path()
+                )));
+            }
+        };
+        tracing::warn!(
+            status = resp.status,
+            "a create's answer could not be read; the record was read back from Location"
+        );
+        Ok(Response {
+            status: resp.status,
+            headers: resp.headers,
+            body: back.body,
+            json: true,
+            url: resp.url,
+        })
     }
 
     /// One page of a list at `path` (or a `Link` URL), with the list under `plural`.
@@ -622,7 +806,7 @@ impl CapsuleClient {
         conditions: Value,
         query: &[(String, String)],
     ) -> Result<Page, CapsuleError> {
-        let req = Request::new(Method::Post, format!("{}/filters/results", ep.path))
+        let req = Request::post_read(format!("{}/filters/results", ep.path))
             .queries(query)
             .body(json!({ "filter": { "conditions": conditions } }));
         self.list_page(&req, ep.plural).await
@@ -637,27 +821,74 @@ impl CapsuleClient {
     }
 }
 
-/// Requests per second to allow while the remaining budget is low, spreading what is left
-/// over the time to the reset. `None` when there is no need to pace.
+/// When the next request may go (and why it must wait), or `None` for now: a 429 blocks until
+/// its reset, no requests remaining blocks until the window resets, and a low budget spaces
+/// requests evenly from the last one sent.
+fn next_slot(state: &RateState, now: Instant, epoch: i64) -> Option<(Instant, RateReason)> {
+    let mut at = state.blocked_until.filter(|b| *b > now);
+    if state.remaining == Some(0)
+        && let Some(reset) = state.reset.filter(|r| *r > epoch)
+    {
+        let secs = u64::try_from((reset - epoch).min(3600)).unwrap_or(0);
+        let until = now + Duration::from_secs(secs) + Duration::from_millis(250);
+        at = Some(at.map_or(until, |b| b.max(until)));
+    }
+    if let Some(at) = at {
+        return Some((at, RateReason::Exhausted));
+    }
+    let slot = state.last_sent? + pacing_interval(state, epoch)?;
+    (slot > now).then_some((slot, RateReason::Paced))
+}
+
+/// The spacing between requests while the remaining budget is low (at or below 5% of the
+/// limit, and at least 5 requests): what is left, spread evenly over the time to the reset.
+/// `None` when there is no need to pace.
 fn pacing_interval(state: &RateState, now: i64) -> Option<Duration> {
     let remaining = state.remaining?;
-    let limit = state.limit.unwrap_or(4000).max(1);
     let reset = state.reset?;
-    let low_water = (limit / 20).max(5);
+    let low_water = state.limit.map_or(0, |l| l / 20).max(5);
     if remaining > low_water || remaining == 0 {
         return None;
     }
     let secs_left = u64::try_from(reset.saturating_sub(now).min(3600))
         .ok()
         .filter(|s| *s > 0)?;
-    let interval = Duration::from_secs(secs_left).div_f64((remaining as f64).max(1.0));
-    Some(interval.min(Duration::from_secs(30)))
+    Some(Duration::from_secs(secs_left).div_f64(remaining as f64))
 }
 
+/// Resolves dot segments (percent-encoded ones too) and returns the URL if it is still under
+/// the API root: same scheme, host and port, a path inside the root's, and no encoded
+/// separator or dot segment left for a server to decode later.
+fn under_root(root: &Url, url: Url) -> Option<Url> {
+    if url.origin() != root.origin()
+        || url.username() != root.username()
+        || url.password().is_some()
+        || !url.path().starts_with(root.path())
+    {
+        return None;
+    }
+    let sneaky = url.path().split('/').any(|seg| {
+        let decoded = percent_encoding::percent_decode_str(seg).decode_utf8_lossy();
+        decoded == "."
+            || decoded == ".."
+            || decoded.contains('/')
+            || decoded.contains('\\')
+            || decoded.chars().any(char::is_control)
+    });
+    (!sneaky).then_some(url)
+}
+
+/// `Retry-After` as delay-seconds or an HTTP date, capped at a day.
 fn retry_after(resp: &Response) -> Option<Duration> {
-    resp.header("retry-after")
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Duration::from_secs)
+    let v = resp.header("retry-after")?.trim();
+    let secs = match v.parse::<u64>() {
+        Ok(secs) => secs,
+        Err(_) => {
+            let at = chrono::DateTime::parse_from_rfc2822(v).ok()?.timestamp();
+            u64::try_from(at.saturating_sub(now_epoch())).unwrap_or(0)
+        }
+    };
+    Some(Duration::from_secs(secs.min(86_400)))
 }
 
 fn reset_in(resp: &Response) -> Option<Duration> {
@@ -731,7 +962,7 @@ pub fn unwrap_key(body: Value, key: &str) -> Result<Value, CapsuleError> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
     use super::*;
 
@@ -764,6 +995,60 @@ mod tests {
         .unwrap()
     }
 
+    fn answer(headers: Vec<(&str, &str)>) -> Response {
+        Response {
+            status: 200,
+            headers: headers
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+            body: Value::Null,
+            json: true,
+            url: Url::parse("http://127.0.0.1:9/api/v2/parties?page=1&perPage=2").unwrap(),
+        }
+    }
+
+    #[test]
+    fn relative_links_resolve_against_the_request_and_stay_under_the_root() {
+        let c = client();
+        let follow = |link: &str| {
+            let next = answer(vec![("link", &format!("<{link}>; rel=\"next\""))])
+                .next_link()
+                .unwrap();
+            c.url_for(&next).map(|u| u.to_string())
+        };
+        assert_eq!(
+            follow("?page=2&perPage=2").unwrap(),
+            "http://127.0.0.1:9/api/v2/parties?page=2&perPage=2"
+        );
+        assert_eq!(
+            follow("/api/v2/parties?page=2").unwrap(),
+            "http://127.0.0.1:9/api/v2/parties?page=2"
+        );
+        assert_eq!(
+            follow("parties?page=3").unwrap(),
+            "http://127.0.0.1:9/api/v2/parties?page=3"
+        );
+        for bad in [
+            "/../../_sandbox/stats",
+            "/%2e%2e/%2e%2e/oauth/token",
+            "/api/v2/%2E%2e/oauth/token",
+            "/api/v2/.%2e/oauth/token",
+            "../../oauth/token",
+            "../v20/parties",
+            "/api/v2/..%2f..%2foauth/token",
+            "/api/v2/%2e%2e%5c..%5coauth",
+            "//evil.example/api/v2/parties",
+            "https://127.0.0.1:9/api/v2/parties",
+            "/oauth/token",
+        ] {
+            assert!(follow(bad).is_err(), "{bad} must not be followed");
+        }
+        // Paths built in code are held to the same rule.
+        assert!(c.url_for("/parties/../../oauth/token").is_err());
+        assert!(c.url_for("/parties/12").is_ok());
+    }
+
     #[test]
     fn follows_links_only_under_the_api_root() {
         let c = client();
@@ -786,11 +1071,7 @@ mod tests {
 
     #[test]
     fn nonsense_reset_headers_are_bounded() {
-        let resp = |reset: &str| Response {
-            status: 429,
-            headers: vec![("x-ratelimit-reset".into(), reset.into())],
-            body: Value::Null,
-        };
+        let resp = |reset: &str| answer(vec![("x-ratelimit-reset", reset)]);
         let max = Duration::from_secs(3600) + Duration::from_millis(250);
         assert_eq!(reset_in(&resp("9223372036854775807")), Some(max));
         assert_eq!(
@@ -812,7 +1093,7 @@ mod tests {
     }
 
     #[test]
-    fn paces_only_when_low() {
+    fn paces_only_when_low_and_evenly_to_the_reset() {
         let mut s = RateState {
             limit: Some(4000),
             remaining: Some(3000),
@@ -822,7 +1103,68 @@ mod tests {
         assert_eq!(pacing_interval(&s, 1000), None);
         s.remaining = Some(100);
         assert_eq!(pacing_interval(&s, 1000), Some(Duration::from_secs(6)));
+        // No cap: 5 left for an hour are one every 12 minutes, not one every 30 s.
+        s.limit = Some(100);
+        s.remaining = Some(5);
+        s.reset = Some(1000 + 3600);
+        assert_eq!(pacing_interval(&s, 1000), Some(Duration::from_secs(720)));
         s.remaining = Some(0);
         assert_eq!(pacing_interval(&s, 1000), None);
+    }
+
+    #[test]
+    fn no_requests_left_blocks_until_the_reset_and_says_so() {
+        let now = Instant::now();
+        let s = RateState {
+            limit: Some(100),
+            remaining: Some(0),
+            reset: Some(1000 + 40),
+            ..Default::default()
+        };
+        let (at, reason) = next_slot(&s, now, 1000).unwrap();
+        assert_eq!(reason, RateReason::Exhausted);
+        assert!(at - now >= Duration::from_secs(40));
+        // A stale window (the reset passed) does not block.
+        assert_eq!(next_slot(&s, now, 1041), None);
+    }
+
+    #[tokio::test]
+    async fn refused_calls_book_nothing_and_the_wait_does_not_grow() {
+        let c = client();
+        {
+            let mut s = c.inner.rate.lock().unwrap();
+            s.limit = Some(4000);
+            s.remaining = Some(195);
+            s.reset = Some(now_epoch() + 3600);
+            s.last_sent = Some(Instant::now());
+        }
+        let mut waits = Vec::new();
+        for _ in 0..40 {
+            let deadline = Instant::now() + Duration::from_millis(1);
+            match c.wait_for_rate_gate(deadline).await {
+                Err(CapsuleError::RateLimited {
+                    retry_after_secs,
+                    reason,
+                    info,
+                }) => {
+                    assert_eq!(reason, RateReason::Paced);
+                    assert_eq!(info.limit, Some(4000));
+                    assert_eq!(info.remaining, Some(195), "a refusal spends nothing");
+                    waits.push(retry_after_secs);
+                }
+                other => panic!("expected a refusal, got {other:?}"),
+            }
+        }
+        // 3600 s / 195 ≈ 18.5 s apart, the first as the fortieth.
+        assert!(waits.iter().all(|w| (18..=19).contains(w)), "{waits:?}");
+        // A call that can wait goes when its slot comes, and only then is it counted.
+        c.inner.rate.lock().unwrap().last_sent =
+            Some(Instant::now() - Duration::from_millis(18_400));
+        let started = Instant::now();
+        c.wait_for_rate_gate(Instant::now() + Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert!(started.elapsed() < Duration::from_secs(2));
+        assert_eq!(c.inner.rate.lock().unwrap().remaining, Some(194));
     }
 }

@@ -73,3 +73,64 @@ pub const KASE_FIELDS: Endpoint = ep(
 pub const PARTY_TAGS: Endpoint = ep("/parties/tags", "tag", "tags", "tag");
 pub const OPPORTUNITY_TAGS: Endpoint = ep("/opportunities/tags", "tag", "tags", "tag");
 pub const KASE_TAGS: Endpoint = ep("/kases/tags", "tag", "tags", "tag");
+
+/// The record collections a write can target, for naming what a write was about.
+const RECORDS: &[Endpoint] = &[
+    PARTIES,
+    OPPORTUNITIES,
+    KASES,
+    TASKS,
+    ENTRIES,
+    USERS,
+    TEAMS,
+    PIPELINES,
+    MILESTONES,
+    LOST_REASONS,
+    BOARDS,
+    STAGES,
+    ACTIVITY_TYPES,
+    CATEGORIES,
+    PARTY_FIELDS,
+    OPPORTUNITY_FIELDS,
+    KASE_FIELDS,
+    PARTY_TAGS,
+    OPPORTUNITY_TAGS,
+    KASE_TAGS,
+];
+
+/// What a request to `path` (under the API root, without a query) is about, for messages:
+/// `task 701` for `/tasks/701`, `a new party` for `/parties`, else the path itself.
+pub fn describe(path: &str) -> String {
+    let path = path.split('?').next().unwrap_or(path);
+    for ep in RECORDS {
+        if path == ep.path {
+            return format!("a new {}", ep.noun);
+        }
+        if let Some(id) = path
+            .strip_prefix(ep.path)
+            .and_then(|rest| rest.strip_prefix('/'))
+            .filter(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit() || b == b'-'))
+        {
+            return format!("{} {id}", ep.noun);
+        }
+    }
+    format!("`{path}`")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::describe;
+
+    #[test]
+    fn names_the_record_a_path_is_about() {
+        assert_eq!(describe("/tasks/701"), "task 701");
+        assert_eq!(describe("/kases/5?embed=tags"), "project 5");
+        assert_eq!(describe("/parties"), "a new party");
+        assert_eq!(
+            describe("/parties/fields/definitions"),
+            "a new custom field"
+        );
+        assert_eq!(describe("/parties/1/entries"), "`/parties/1/entries`");
+        assert_eq!(describe("/tracks"), "`/tracks`");
+    }
+}

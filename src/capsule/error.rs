@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use super::retry::Op;
+
 /// One of Capsule's 422 field errors (`errors[]`).
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct FieldError {
@@ -15,6 +17,35 @@ pub struct FieldError {
     pub resource: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+}
+
+/// A write whose outcome is unknown: what it was, so the caller can be told what to check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unsure {
+    pub op: Op,
+    /// The record, e.g. `task 701`, `a new party`, or the request, `PUT /parties/11587`.
+    pub what: String,
+}
+
+/// Why no request may be sent now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateReason {
+    /// Capsule answered 429, or said no requests remain in the window.
+    Exhausted,
+    /// Few requests remain: they are spread evenly until the reset, and the next slot is later
+    /// than this call can wait.
+    Paced,
+}
+
+/// What Capsule's rate-limit headers last said, for an honest message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RateInfo {
+    /// `X-RateLimit-Limit`: requests per hour.
+    pub limit: Option<u64>,
+    /// `X-RateLimit-Remaining`, less the requests sent since.
+    pub remaining: Option<u64>,
+    /// Seconds until `X-RateLimit-Reset`.
+    pub reset_in_secs: Option<u64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -27,24 +58,38 @@ pub enum CapsuleError {
         message: String,
         /// 422 field errors, as Capsule sent them.
         errors: Vec<FieldError>,
-        /// For a POST that failed with 5xx: Capsule may have stored the record anyway.
-        outcome_unknown: bool,
+        /// For a write that failed with 5xx: Capsule may have applied it anyway.
+        outcome_unknown: Option<Unsure>,
+        /// `Retry-After` of the answer, in seconds, when it sent one.
+        retry_after_secs: Option<u64>,
     },
-    /// 429, or a known exhausted window: no request may be sent before the reset.
-    #[error("Capsule's rate limit is reached; retry in {retry_after_secs} s")]
-    RateLimited { retry_after_secs: u64 },
+    /// 429, a known exhausted window, or a paced budget: no request may go before then.
+    #[error("Capsule's rate limit allows no request now; retry in {retry_after_secs} s")]
+    RateLimited {
+        retry_after_secs: u64,
+        reason: RateReason,
+        info: RateInfo,
+    },
     /// An attempt or the whole call ran out of time.
     #[error("Capsule did not answer within {:.0?}", after)]
     Timeout {
         after: Duration,
         /// The request may have reached Capsule (a write may have happened).
-        outcome_unknown: bool,
+        outcome_unknown: Option<Unsure>,
     },
     /// Connection-level failure.
     #[error("cannot reach Capsule: {message}")]
     Transport {
         message: String,
-        outcome_unknown: bool,
+        outcome_unknown: Option<Unsure>,
+    },
+    /// A write was answered with a 2xx whose body could not be read (HTML, truncated JSON, no
+    /// record): Capsule probably applied it, but what it stored is not known.
+    #[error("Capsule answered {status} to a write but the answer could not be read: {detail}")]
+    Unreadable {
+        status: u16,
+        detail: String,
+        write: Unsure,
     },
     /// Capsule's answer did not have the expected shape.
     #[error("unexpected answer from Capsule at `{path}`: {message}")]
@@ -64,7 +109,9 @@ impl CapsuleError {
     /// The HTTP status Capsule answered with, where there was one.
     pub fn status(&self) -> Option<u16> {
         match self {
-            CapsuleError::Api { status, .. } => Some(*status),
+            CapsuleError::Api { status, .. } | CapsuleError::Unreadable { status, .. } => {
+                Some(*status)
+            }
             CapsuleError::RateLimited { .. } => Some(429),
             _ => None,
         }
@@ -103,7 +150,8 @@ impl CapsuleError {
             status,
             message,
             errors,
-            outcome_unknown: false,
+            outcome_unknown: None,
+            retry_after_secs: None,
         }
     }
 
@@ -118,7 +166,8 @@ impl CapsuleError {
             }
             | CapsuleError::Transport {
                 outcome_unknown, ..
-            } => *outcome_unknown,
+            } => outcome_unknown.is_some(),
+            CapsuleError::Unreadable { .. } => true,
             _ => false,
         }
     }

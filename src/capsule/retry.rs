@@ -1,9 +1,13 @@
-//! What to do after each attempt: a pure function of the method, what happened, the attempt
-//! number and the time left, table-tested without sockets.
+//! What to do after each attempt: a pure function of what the request does, what happened,
+//! the attempt number and the time left, table-tested without sockets.
 //!
-//! Capsule has no idempotency keys, so a POST that may have reached it is never sent again: a
-//! retried create could duplicate a record. A 429 means the request was refused, so any method
-//! may wait for `X-RateLimit-Reset` and go again, inside the call's time budget.
+//! Capsule has no idempotency keys, so a write (a create, an update, a delete — whatever its
+//! HTTP method) that may have reached Capsule is never sent again: a repeated create duplicates
+//! the record, a repeated update adds its nested rows twice, a repeated delete answers 404 for
+//! a delete that worked. A write goes again only when it provably never reached Capsule: the
+//! connection never opened, or Capsule refused it with a 429 before acting. A read is a read
+//! whatever its method (`POST …/filters/results` is one): it is retried on 5xx, time-outs and
+//! broken connections, honouring `Retry-After`, inside the call's time budget.
 
 use std::time::Duration;
 
@@ -23,9 +27,43 @@ pub enum Method {
 }
 
 impl Method {
-    /// GET, PUT and DELETE may be repeated without changing the outcome.
-    pub fn is_idempotent(self) -> bool {
-        !matches!(self, Method::Post)
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Delete => "DELETE",
+        }
+    }
+}
+
+/// What a request does at Capsule. The retry policy and the messages depend on this, never on
+/// the HTTP method: Capsule serves some reads by POST.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    /// Changes nothing; safe to repeat.
+    Read,
+    /// Makes a record; repeating it may make a duplicate.
+    Create,
+    /// Changes a record; repeating it may apply nested additions twice.
+    Update,
+    /// Removes a record; repeating a delete that worked answers 404.
+    Delete,
+}
+
+impl Op {
+    /// What a request of this HTTP method does unless said otherwise: only GET is a read.
+    pub fn of(method: Method) -> Op {
+        match method {
+            Method::Get => Op::Read,
+            Method::Post => Op::Create,
+            Method::Put => Op::Update,
+            Method::Delete => Op::Delete,
+        }
+    }
+
+    pub fn is_read(self) -> bool {
+        self == Op::Read
     }
 }
 
@@ -35,7 +73,7 @@ pub enum Outcome {
     /// Capsule answered with this status.
     Status {
         status: u16,
-        /// `Retry-After` in seconds, when sent (Capsule's 5xx may carry one; its 429 never does).
+        /// `Retry-After` in seconds, when sent (a 5xx may carry one; Capsule's 429 never does).
         retry_after: Option<Duration>,
         /// Time left until `X-RateLimit-Reset`, when the header was sent.
         reset_in: Option<Duration>,
@@ -56,8 +94,12 @@ pub enum Decision {
     Retry(Duration),
     /// 429: wait this long for the window to reset, then send again.
     WaitForReset(Duration),
-    /// 429 whose reset falls outside the time budget: give up, come back after this long.
+    /// 429 whose reset falls outside the time budget (or a request that may be sent only
+    /// once): give up, come back after this long.
     RateLimited(Duration),
+    /// A read's server error asked (`Retry-After`) for a longer pause than the budget has left:
+    /// give up, come back after this long.
+    RetryLater(Duration),
     /// A write failed in a way that may have reached Capsule: do not repeat it.
     OutcomeUnknown,
 }
@@ -65,7 +107,9 @@ pub enum Decision {
 /// Everything the decision depends on.
 #[derive(Debug, Clone, Copy)]
 pub struct Attempt {
-    pub method: Method,
+    pub op: Op,
+    /// The request may go on the wire once only, a 429 included (the raw proxy's writes).
+    pub once: bool,
     pub outcome: Outcome,
     /// 1 for the first attempt.
     pub number: u32,
@@ -92,8 +136,9 @@ pub fn decide(a: &Attempt) -> Decision {
             ..
         } => {
             // No Retry-After on Capsule's 429: X-RateLimit-Reset says when. Without it, a minute.
+            // Refused before acting, so any request may go again, unless it may go only once.
             let wait = reset_in.unwrap_or(Duration::from_secs(60));
-            if a.rate_limit_waits < MAX_RATE_LIMIT_WAITS && wait <= a.time_left {
+            if !a.once && a.rate_limit_waits < MAX_RATE_LIMIT_WAITS && wait <= a.time_left {
                 Decision::WaitForReset(wait)
             } else {
                 Decision::RateLimited(wait)
@@ -104,15 +149,16 @@ pub fn decide(a: &Attempt) -> Decision {
             retry_after,
             ..
         } => {
-            if !a.method.is_idempotent() {
+            if !a.op.is_read() {
                 return Decision::OutcomeUnknown;
             }
             retry_transient(a, retry_after)
         }
         Outcome::Status { .. } => Decision::Done,
+        // Nothing reached Capsule: safe for every request.
         Outcome::NotSent => retry_transient(a, None),
         Outcome::Broken | Outcome::TimedOut => {
-            if a.method.is_idempotent() {
+            if a.op.is_read() {
                 retry_transient(a, None)
             } else {
                 Decision::OutcomeUnknown
@@ -125,11 +171,18 @@ fn retry_transient(a: &Attempt, retry_after: Option<Duration>) -> Decision {
     if a.number >= MAX_ATTEMPTS {
         return Decision::Done;
     }
-    let pause = retry_after.unwrap_or_else(|| backoff(a.number, a.jitter));
-    if pause >= a.time_left {
-        return Decision::Done;
+    match retry_after {
+        Some(pause) if pause >= a.time_left => Decision::RetryLater(pause),
+        Some(pause) => Decision::Retry(pause),
+        None => {
+            let pause = backoff(a.number, a.jitter);
+            if pause >= a.time_left {
+                Decision::Done
+            } else {
+                Decision::Retry(pause)
+            }
+        }
     }
-    Decision::Retry(pause)
 }
 
 #[cfg(test)]
@@ -146,9 +199,10 @@ mod tests {
         }
     }
 
-    fn at(method: Method, outcome: Outcome, number: u32) -> Attempt {
+    fn at(op: Op, outcome: Outcome, number: u32) -> Attempt {
         Attempt {
-            method,
+            op,
+            once: false,
             outcome,
             number,
             rate_limit_waits: 0,
@@ -160,7 +214,7 @@ mod tests {
     #[test]
     fn decision_table() {
         use Decision::*;
-        use Method::*;
+        use Op::*;
         let reset_in_5 = Outcome::Status {
             status: 429,
             retry_after: None,
@@ -176,32 +230,63 @@ mod tests {
             retry_after: Some(S(2)),
             reset_in: None,
         };
+        let retry_after_30 = Outcome::Status {
+            status: 503,
+            retry_after: Some(S(30)),
+            reset_in: None,
+        };
+        let once = |mut a: Attempt| {
+            a.once = true;
+            a
+        };
         let cases: Vec<(Attempt, Decision)> = vec![
-            (at(Get, status(200), 1), Done),
-            (at(Post, status(201), 1), Done),
-            (at(Get, status(404), 1), Done),
-            (at(Put, status(422), 1), Done),
-            // 5xx: idempotent methods retry twice more, then hand the error over.
-            (at(Get, status(503), 1), Retry(backoff(1, 0.0))),
-            (at(Get, status(500), 2), Retry(backoff(2, 0.0))),
-            (at(Get, status(502), 3), Done),
-            (at(Put, status(504), 1), Retry(backoff(1, 0.0))),
-            (at(Delete, status(500), 1), Retry(backoff(1, 0.0))),
-            (at(Get, with_retry_after, 1), Retry(S(2))),
-            // POST may have reached Capsule: never repeated.
-            (at(Post, status(500), 1), OutcomeUnknown),
-            (at(Post, status(503), 1), OutcomeUnknown),
-            (at(Post, Outcome::TimedOut, 1), OutcomeUnknown),
-            (at(Post, Outcome::Broken, 1), OutcomeUnknown),
-            // Nothing was sent: safe for every method.
-            (at(Post, Outcome::NotSent, 1), Retry(backoff(1, 0.0))),
-            (at(Post, Outcome::NotSent, 3), Done),
-            (at(Get, Outcome::TimedOut, 1), Retry(backoff(1, 0.0))),
-            // 429: wait for the reset when it fits the budget, for any method.
-            (at(Get, reset_in_5, 1), WaitForReset(S(5))),
-            (at(Post, reset_in_5, 1), WaitForReset(S(5))),
-            (at(Get, reset_in_90, 1), RateLimited(S(90))),
-            (at(Get, status(429), 1), RateLimited(S(60))),
+            (at(Read, status(200), 1), Done),
+            (at(Create, status(201), 1), Done),
+            (at(Read, status(404), 1), Done),
+            (at(Update, status(422), 1), Done),
+            (at(Delete, status(404), 1), Done),
+            // 5xx on a read: retried twice more, then the error is handed over.
+            (at(Read, status(503), 1), Retry(backoff(1, 0.0))),
+            (at(Read, status(500), 2), Retry(backoff(2, 0.0))),
+            (at(Read, status(502), 3), Done),
+            (at(Read, status(504), 1), Retry(backoff(1, 0.0))),
+            // Retry-After is honoured when it fits, else handed back.
+            (at(Read, with_retry_after, 1), Retry(S(2))),
+            (at(Read, retry_after_30, 1), RetryLater(S(30))),
+            (at(Read, retry_after_30, 3), Done),
+            // A write that may have reached Capsule is never repeated, whatever its method.
+            (at(Create, status(500), 1), OutcomeUnknown),
+            (at(Create, status(503), 1), OutcomeUnknown),
+            (at(Update, status(502), 1), OutcomeUnknown),
+            (at(Update, status(504), 1), OutcomeUnknown),
+            (at(Delete, status(500), 1), OutcomeUnknown),
+            (at(Delete, with_retry_after, 1), OutcomeUnknown),
+            (at(Create, Outcome::TimedOut, 1), OutcomeUnknown),
+            (at(Update, Outcome::TimedOut, 1), OutcomeUnknown),
+            (at(Delete, Outcome::TimedOut, 1), OutcomeUnknown),
+            (at(Create, Outcome::Broken, 1), OutcomeUnknown),
+            (at(Update, Outcome::Broken, 1), OutcomeUnknown),
+            (at(Delete, Outcome::Broken, 1), OutcomeUnknown),
+            // Reads survive time-outs and broken connections.
+            (at(Read, Outcome::TimedOut, 1), Retry(backoff(1, 0.0))),
+            (at(Read, Outcome::Broken, 2), Retry(backoff(2, 0.0))),
+            // Nothing was sent: safe for every request.
+            (at(Create, Outcome::NotSent, 1), Retry(backoff(1, 0.0))),
+            (at(Delete, Outcome::NotSent, 1), Retry(backoff(1, 0.0))),
+            (
+                once(at(Update, Outcome::NotSent, 1)),
+                Retry(backoff(1, 0.0)),
+            ),
+            (at(Create, Outcome::NotSent, 3), Done),
+            // 429: refused before acting; wait for the reset when it fits, for any request...
+            (at(Read, reset_in_5, 1), WaitForReset(S(5))),
+            (at(Create, reset_in_5, 1), WaitForReset(S(5))),
+            (at(Delete, reset_in_5, 1), WaitForReset(S(5))),
+            (at(Read, reset_in_90, 1), RateLimited(S(90))),
+            (at(Read, status(429), 1), RateLimited(S(60))),
+            // ...unless it may go on the wire only once.
+            (once(at(Update, reset_in_5, 1)), RateLimited(S(5))),
+            (once(at(Read, status(503), 1)), Retry(backoff(1, 0.0))),
         ];
         for (attempt, want) in cases {
             assert_eq!(decide(&attempt), want, "{attempt:?}");
@@ -211,7 +296,7 @@ mod tests {
     #[test]
     fn rate_limit_waits_are_bounded() {
         let mut a = at(
-            Method::Get,
+            Op::Read,
             Outcome::Status {
                 status: 429,
                 retry_after: None,
@@ -225,7 +310,7 @@ mod tests {
 
     #[test]
     fn a_retry_that_does_not_fit_the_budget_is_not_made() {
-        let mut a = at(Method::Get, status(503), 1);
+        let mut a = at(Op::Read, status(503), 1);
         a.time_left = Duration::from_millis(10);
         assert_eq!(decide(&a), Decision::Done);
     }

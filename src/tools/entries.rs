@@ -136,7 +136,13 @@ pub async fn list<T: Send + 'static>(
 ) -> Result<ListResult<T>, ToolError> {
     let include_raw = paging.include_remote_data;
     let notes_only = noun.notes_only;
-    list::run(noun.list_tool, paging, given, cx, |page, per_page| {
+    // A record's timeline is served 50 a page at most.
+    let cap = if q.link.is_some() {
+        MAX_ENTRIES_PER_PAGE
+    } else {
+        list::MAX_LIMIT
+    };
+    list::run_capped(noun.list_tool, paging, given, cx, cap, |page, per_page| {
         let app = app.clone();
         let q = q.clone();
         async move {

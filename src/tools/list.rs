@@ -1,5 +1,10 @@
 //! What every list tool shares: page size, opaque cursors that carry the filters, and
 //! `fetch_all` with a bound, progress notifications and cancellation between pages.
+//!
+//! What Capsule returns is cut to what was asked (`limit` for one page, `max_records` with
+//! `fetch_all`), whatever Capsule did with `perPage`; the cursor then points inside that page,
+//! at the first record not returned. `fetch_all` reads Capsule's largest pages whatever the
+//! `limit`, so a small `limit` does not cost a request per record.
 
 use std::future::Future;
 
@@ -42,10 +47,17 @@ struct CursorState {
     t: String,
     /// Next Capsule page (1-based).
     p: u32,
-    /// Page size.
+    /// Records of page `p` already returned (a page cut to `limit` or `max_records`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    o: u32,
+    /// Capsule's page size for `p` (pages are numbered at this size).
     l: u32,
     /// The filters of the first call.
     f: Value,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 fn encode_cursor(state: &CursorState) -> String {
@@ -66,15 +78,28 @@ fn decode_cursor(cursor: &str, tool: &str) -> Result<CursorState, ToolError> {
     Ok(state)
 }
 
-/// Where a list call starts: the Capsule page, its size and the filters in force.
+/// Where a list call starts: the Capsule page, the records of it already returned, the page
+/// size to ask Capsule for, and how many records this call returns at most.
 pub struct Start {
     pub page: u32,
-    pub limit: u32,
+    pub skip: u32,
+    pub per_page: u32,
+    pub want: usize,
 }
 
 /// Resolves paging against the filters given in this call. With a cursor, filters given again
 /// must equal the cursor's (they are part of it); different ones are refused.
 pub fn start(tool: &str, paging: &Paging, filters: &Value) -> Result<Start, ToolError> {
+    start_capped(tool, paging, filters, MAX_LIMIT)
+}
+
+/// [`start`] for a list whose Capsule pages hold at most `cap` records.
+fn start_capped(
+    tool: &str,
+    paging: &Paging,
+    filters: &Value,
+    cap: u32,
+) -> Result<Start, ToolError> {
     if let Some(limit) = paging.limit
         && !(1..=MAX_LIMIT).contains(&limit)
     {
@@ -94,11 +119,26 @@ pub fn start(tool: &str, paging: &Paging, filters: &Value) -> Result<Start, Tool
             ));
         }
     }
+    let max_records = paging.max_records.unwrap_or(DEFAULT_MAX_RECORDS) as usize;
     match &paging.cursor {
-        None => Ok(Start {
-            page: 1,
-            limit: paging.limit.unwrap_or(DEFAULT_LIMIT),
-        }),
+        None => {
+            let limit = paging.limit.unwrap_or(DEFAULT_LIMIT);
+            Ok(Start {
+                page: 1,
+                skip: 0,
+                // fetch_all reads the largest pages: `limit: 1` must not cost a request a record.
+                per_page: if paging.fetch_all {
+                    cap
+                } else {
+                    limit.min(cap)
+                },
+                want: if paging.fetch_all {
+                    max_records
+                } else {
+                    limit as usize
+                },
+            })
+        }
         Some(cursor) => {
             let state = decode_cursor(cursor, tool)?;
             let given_filters = filters.as_object().is_some_and(|m| !m.is_empty());
@@ -108,14 +148,16 @@ pub fn start(tool: &str, paging: &Paging, filters: &Value) -> Result<Start, Tool
                      filters or leave them out when passing `cursor`",
                 ));
             }
-            if paging.limit.is_some_and(|l| l != state.l) {
-                return Err(ToolError::invalid(
-                    "`limit` differs from the cursor's; leave it out when passing `cursor`",
-                ));
-            }
+            // Pages stay numbered at the cursor's size; `limit` may differ, the page is cut.
             Ok(Start {
                 page: state.p,
-                limit: state.l,
+                skip: state.o,
+                per_page: state.l.min(cap),
+                want: if paging.fetch_all {
+                    max_records
+                } else {
+                    paging.limit.unwrap_or(state.l) as usize
+                },
             })
         }
     }
@@ -145,47 +187,76 @@ pub fn local_page<T: Clone>(items: &[T], page: u32, limit: u32) -> Fetched<T> {
     }
 }
 
-/// Runs a list: one page, or with `fetch_all` page after page up to the bound.
+/// Runs a list: one page, or with `fetch_all` page after page up to the bound. `fetch` gets
+/// the Capsule page number and size and returns that page's records (after any local filter).
 pub async fn run<T, F, Fut>(
     tool: &str,
     paging: &Paging,
     filters: Value,
     cx: &CallCx,
+    fetch: F,
+) -> Result<ListResult<T>, ToolError>
+where
+    F: FnMut(u32, u32) -> Fut,
+    Fut: Future<Output = Result<Fetched<T>, ToolError>>,
+{
+    run_capped(tool, paging, filters, cx, MAX_LIMIT, fetch).await
+}
+
+/// [`run`] for a list whose Capsule pages hold at most `cap` records (a record's timeline: 50).
+pub async fn run_capped<T, F, Fut>(
+    tool: &str,
+    paging: &Paging,
+    filters: Value,
+    cx: &CallCx,
+    cap: u32,
     mut fetch: F,
 ) -> Result<ListResult<T>, ToolError>
 where
     F: FnMut(u32, u32) -> Fut,
     Fut: Future<Output = Result<Fetched<T>, ToolError>>,
 {
-    let start = start(tool, paging, &filters)?;
+    let start = start_capped(tool, paging, &filters, cap)?;
     let filters = filters_of(tool, paging)?.unwrap_or(filters);
-    let max = paging.max_records.unwrap_or(DEFAULT_MAX_RECORDS) as usize;
     let mut page = start.page;
+    let mut skip = start.skip as usize;
     let mut result = Vec::new();
     let mut pages = 0u32;
-    let has_next = loop {
-        let fetched = fetch(page, start.limit).await?;
+    // Where the next call goes on: (Capsule page, records of it already returned).
+    let next = loop {
+        let fetched = fetch(page, start.per_page).await?;
         pages += 1;
-        result.extend(fetched.items);
-        if !paging.fetch_all {
-            break fetched.has_next;
+        let on_page = fetched.items.len();
+        let room = start.want.saturating_sub(result.len());
+        let taken = on_page.saturating_sub(skip).min(room);
+        result.extend(fetched.items.into_iter().skip(skip).take(taken));
+        if paging.fetch_all {
+            cx.progress(
+                result.len() as f64,
+                None,
+                format!("{} records from {pages} pages", result.len()),
+            )
+            .await;
         }
-        cx.progress(
-            result.len() as f64,
-            None,
-            format!("{} records from {pages} pages", result.len()),
-        )
-        .await;
-        if !fetched.has_next || result.len() >= max || cx.ct.is_cancelled() {
-            break fetched.has_next;
+        if skip + taken < on_page {
+            // Cut: the rest of this page comes next.
+            break Some((page, skip + taken));
+        }
+        if !fetched.has_next {
+            break None;
+        }
+        if !paging.fetch_all || result.len() >= start.want || cx.ct.is_cancelled() {
+            break Some((page + 1, 0));
         }
         page += 1;
+        skip = 0;
     };
-    let next_cursor = has_next.then(|| {
+    let next_cursor = next.map(|(p, o)| {
         encode_cursor(&CursorState {
             t: tool.to_owned(),
-            p: page + 1,
-            l: start.limit,
+            p,
+            o: u32::try_from(o).unwrap_or(u32::MAX),
+            l: start.per_page,
             f: filters,
         })
     });
@@ -197,15 +268,122 @@ where
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
     use serde_json::json;
+    use std::sync::{Arc, Mutex};
+
+    fn cx() -> CallCx {
+        CallCx {
+            peer: None,
+            progress_token: None,
+            ct: tokio_util::sync::CancellationToken::new(),
+        }
+    }
+
+    /// A list of `total` records numbered from 1; `honour_per_page: false` answers every page
+    /// request with all of them, as an upstream that ignores `perPage`. Logs each request.
+    fn source(
+        total: u32,
+        honour_per_page: bool,
+        log: Arc<Mutex<Vec<(u32, u32)>>>,
+    ) -> impl FnMut(u32, u32) -> std::future::Ready<Result<Fetched<u32>, ToolError>> {
+        move |page, per_page| {
+            log.lock().unwrap().push((page, per_page));
+            let all: Vec<u32> = (1..=total).collect();
+            std::future::ready(Ok(if honour_per_page {
+                local_page(&all, page, per_page)
+            } else {
+                Fetched {
+                    items: all,
+                    has_next: false,
+                }
+            }))
+        }
+    }
+
+    async fn list(paging: Paging, total: u32, honour: bool) -> (ListResult<u32>, Vec<(u32, u32)>) {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let r = run(
+            "t",
+            &paging,
+            json!({}),
+            &cx(),
+            source(total, honour, log.clone()),
+        )
+        .await
+        .unwrap();
+        let log = log.lock().unwrap().clone();
+        (r, log)
+    }
+
+    fn paging(
+        limit: Option<u32>,
+        fetch_all: bool,
+        max: Option<u32>,
+        cursor: Option<String>,
+    ) -> Paging {
+        Paging {
+            limit,
+            cursor,
+            fetch_all,
+            max_records: max,
+            include_remote_data: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_page_is_cut_to_limit_and_the_cursor_resumes_after_the_cut() {
+        // An upstream that ignores perPage sends 20,481 records for `limit: 2`.
+        let (r, _) = list(paging(Some(2), false, None, None), 20_481, false).await;
+        assert_eq!(r.result, vec![1, 2]);
+        let (r2, _) = list(paging(None, false, None, r.next_cursor), 20_481, false).await;
+        assert_eq!(r2.result, vec![3, 4]);
+        // Cursors walk the whole of a well-behaved list with nothing twice or missed.
+        let mut seen = Vec::new();
+        let mut cursor = None;
+        let mut first = true;
+        loop {
+            let limit = first.then_some(7);
+            first = false;
+            let (r, _) = list(paging(limit, false, None, cursor), 30, true).await;
+            seen.extend(r.result);
+            match r.next_cursor {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        assert_eq!(seen, (1..=30).collect::<Vec<_>>());
+    }
+
+    #[tokio::test]
+    async fn fetch_all_reads_the_largest_pages_and_cuts_to_max_records() {
+        let (r, log) = list(paging(Some(1), true, Some(250), None), 1_000, true).await;
+        assert_eq!(r.result_count, 250);
+        assert_eq!(
+            log,
+            vec![(1, 100), (2, 100), (3, 100)],
+            "pages of 100, not of 1"
+        );
+        // The cursor points inside page 3, after record 250.
+        let (rest, log) = list(paging(None, true, Some(5_000), r.next_cursor), 1_000, true).await;
+        assert_eq!(rest.result.first(), Some(&251));
+        assert_eq!(rest.result_count, 750);
+        assert_eq!(log.first(), Some(&(3, 100)));
+        assert!(rest.next_cursor.is_none());
+        // An upstream that ignores perPage: one request, cut to the bound.
+        let (r, log) = list(paging(None, true, Some(10), None), 20_481, false).await;
+        assert_eq!((r.result_count, log.len()), (10, 1));
+        assert!(r.next_cursor.is_some());
+    }
 
     #[test]
     fn cursor_round_trip_and_tampering() {
         let state = CursorState {
             t: "crm_list_contacts".into(),
             p: 3,
+            o: 7,
             l: 20,
             f: json!({"search": "acme"}),
         };
@@ -250,6 +428,7 @@ mod tests {
         let c = encode_cursor(&CursorState {
             t: "t".into(),
             p: 2,
+            o: 0,
             l: 10,
             f: json!({"search": "a"}),
         });

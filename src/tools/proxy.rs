@@ -121,7 +121,12 @@ pub fn tools() -> Vec<ToolSpec> {
             if a.body.is_some() && matches!(method, Method::Get | Method::Delete) {
                 return Err(ToolError::invalid("`body` is only for POST and PUT"));
             }
+            // Only a GET is known to be a read here; any other method is a write and, as the
+            // description promises, goes on the wire once (not even a 429 is sent again).
             let mut req = Request::new(method, a.path.clone());
+            if method != Method::Get {
+                req = req.once();
+            }
             for (k, v) in a.query.iter().flatten() {
                 req = req.query(k, v.clone());
             }
@@ -130,10 +135,7 @@ pub fn tools() -> Vec<ToolSpec> {
             }
             let resp = app.client.execute(&req).await?;
             if !resp.is_success() {
-                let err = ToolError::from(crate::capsule::CapsuleError::from_response(
-                    resp.status,
-                    &resp.body,
-                ));
+                let err = ToolError::from(resp.to_error());
                 let mut details = err.0.details.clone();
                 details.push(serde_json::json!({ "body": resp.body }));
                 return Err(err.with_details(details));
@@ -160,6 +162,7 @@ fn canonical(name: &str) -> String {
         "x-ratelimit-remaining" => "X-RateLimit-Remaining".into(),
         "x-ratelimit-reset" => "X-RateLimit-Reset".into(),
         "x-pagination-has-more" => "X-Pagination-Has-More".into(),
+        "retry-after" => "Retry-After".into(),
         other => other.into(),
     }
 }

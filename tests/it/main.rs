@@ -19,3 +19,4 @@ mod shape;
 mod stdio;
 mod tasks;
 mod transport;
+mod upstream;

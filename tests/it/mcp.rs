@@ -513,6 +513,17 @@ async fn fetch_all_sends_progress_as_pages_arrive() {
         .unwrap();
     let recorder = ProgressRecorder::default();
     let client = recorder.clone().serve(transport).await.unwrap();
+    // fetch_all reads pages of 100 whatever the limit: 45 more people make two pages.
+    for i in 0..45 {
+        let r = reqwest::Client::new()
+            .post(format!("{}/parties", sb.api_url()))
+            .bearer_auth(capsule_mcp::sandbox::ADMIN_TOKEN)
+            .json(&json!({"party": {"type": "person", "firstName": "Extra", "lastName": i.to_string()}}))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success());
+    }
     let mut params = rmcp::model::CallToolRequestParams::new("crm_list_contacts").with_arguments(
         json!({"fetch_all": true, "limit": 20})
             .as_object()
@@ -524,11 +535,11 @@ async fn fetch_all_sends_progress_as_pages_arrive() {
     ));
     let before = requests(&sb, "POST /parties/filters/results").await;
     let r = client.call_tool(params).await.unwrap();
-    assert_eq!(r.structured_content.unwrap()["result_count"], 60);
+    assert_eq!(r.structured_content.unwrap()["result_count"], 105);
     assert_eq!(
         requests(&sb, "POST /parties/filters/results").await,
-        before + 3,
-        "three pages of 20"
+        before + 2,
+        "two pages of 100, not six of 20"
     );
     // Notifications may trail the response by a moment.
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -536,7 +547,7 @@ async fn fetch_all_sends_progress_as_pages_arrive() {
     let progress: Vec<f64> = seen.iter().map(|(p, _)| *p).collect();
     assert_eq!(
         progress,
-        vec![20.0, 40.0, 60.0],
+        vec![100.0, 105.0],
         "one notification a page: {seen:?}"
     );
     client.cancel().await.unwrap();

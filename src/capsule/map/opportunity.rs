@@ -7,7 +7,7 @@ use super::{
     pipeline::MilestoneIndex, ref_of, tag_rows, tags_of, user_ref,
 };
 use crate::capsule::{
-    CapsuleError, Method, Request,
+    CapsuleError, Request,
     endpoint::{OPPORTUNITIES, PARTIES},
     wire::{self, FieldDefinition, Opportunity as Wire, PartyType},
 };
@@ -382,12 +382,9 @@ pub fn list_request(q: &Query, page: u32, per_page: u32) -> Request {
                 conditions
                     .push(json!({"field": "updatedOn", "operator": "is after", "value": day}));
             }
-            Request::new(
-                Method::Post,
-                format!("{}/filters/results", OPPORTUNITIES.path),
-            )
-            .queries(&paging)
-            .body(json!({ "filter": { "conditions": conditions } }))
+            Request::post_read(format!("{}/filters/results", OPPORTUNITIES.path))
+                .queries(&paging)
+                .body(json!({ "filter": { "conditions": conditions } }))
         }
     }
 }
@@ -646,6 +643,7 @@ mod tests {
         };
         let r = list_request(&q, 2, 10);
         assert_eq!(r.path, "/opportunities/filters/results");
+        assert_eq!(r.op, crate::capsule::retry::Op::Read, "a filter is a read");
         let conds = r.body.unwrap()["filter"]["conditions"].clone();
         assert_eq!(
             conds[0],

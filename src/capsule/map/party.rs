@@ -7,7 +7,7 @@ use super::{
     user_ref,
 };
 use crate::capsule::{
-    CapsuleError, Method, Request,
+    CapsuleError, Request,
     endpoint::PARTIES,
     wire::{self, FieldDefinition, Party, PartyType},
 };
@@ -531,7 +531,7 @@ pub fn list_request(kind: Kind, q: &Query, page: u32, per_page: u32) -> Request 
             .to_string();
         conditions.push(json!({"field": "updatedOn", "operator": "is after", "value": day}));
     }
-    Request::new(Method::Post, format!("{}/filters/results", PARTIES.path))
+    Request::post_read(format!("{}/filters/results", PARTIES.path))
         .queries(&paging)
         .body(json!({ "filter": { "conditions": conditions } }))
 }
@@ -726,6 +726,7 @@ mod tests {
         let q = Query::default();
         let r = list_request(Kind::Person, &q, 2, 10);
         assert_eq!(r.path, "/parties/filters/results");
+        assert_eq!(r.op, crate::capsule::retry::Op::Read, "a filter is a read");
         assert_eq!(
             r.body.unwrap()["filter"]["conditions"][0],
             json!({"field": "type", "operator": "is", "value": "person"})

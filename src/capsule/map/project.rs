@@ -7,7 +7,7 @@ use super::{
     party_ref, ref_of, user_ref,
 };
 use crate::capsule::{
-    CapsuleError, Method, Request,
+    CapsuleError, Request,
     endpoint::{KASES, OPPORTUNITIES, PARTIES},
     wire::{self, FieldDefinition, Kase, PartyType, Stage},
 };
@@ -331,7 +331,7 @@ pub fn list_request(q: &Query, page: u32, per_page: u32) -> (Request, Query) {
             .to_string();
         conditions.push(json!({"field": "updatedOn", "operator": "is after", "value": day}));
     }
-    let req = Request::new(Method::Post, format!("{}/filters/results", KASES.path))
+    let req = Request::post_read(format!("{}/filters/results", KASES.path))
         .queries(&paging)
         .body(json!({ "filter": { "conditions": conditions } }));
     let rest = Query {
@@ -581,7 +581,10 @@ mod tests {
     fn list_plans() {
         let all = Query::default();
         let (r, rest) = list_request(&all, 1, 50);
-        assert_eq!((r.path.as_str(), r.method), ("/kases", Method::Get));
+        assert_eq!(
+            (r.path.as_str(), r.method),
+            ("/kases", crate::capsule::Method::Get)
+        );
         assert_eq!(rest, Query::default());
 
         let after = chrono::DateTime::parse_from_rfc3339("2025-01-02T03:04:05Z")
@@ -633,6 +636,7 @@ mod tests {
         };
         let (r, rest) = list_request(&q, 2, 10);
         assert_eq!(r.path, "/kases/filters/results");
+        assert_eq!(r.op, crate::capsule::retry::Op::Read, "a filter is a read");
         let conds = r.body.unwrap()["filter"]["conditions"].clone();
         assert_eq!(conds.as_array().unwrap().len(), 6);
         assert_eq!(

@@ -16,6 +16,115 @@ where
     Ok(Option::<Vec<T>>::deserialize(deserializer)?.unwrap_or_default())
 }
 
+/// A number on the wire: what [`number`] accepts it as.
+pub trait WireNumber: Sized {
+    /// `an integer` or `a number`, for the error message.
+    const WHAT: &'static str;
+    fn from_i64(v: i64) -> Option<Self>;
+    fn from_u64(v: u64) -> Option<Self>;
+    fn from_f64(v: f64) -> Option<Self>;
+    fn parse(s: &str) -> Option<Self>;
+}
+
+impl WireNumber for i64 {
+    const WHAT: &'static str = "an integer";
+    fn from_i64(v: i64) -> Option<Self> {
+        Some(v)
+    }
+    fn from_u64(v: u64) -> Option<Self> {
+        i64::try_from(v).ok()
+    }
+    fn from_f64(v: f64) -> Option<Self> {
+        // 76542.0 is an integer; 1.5 and 1e300 are not.
+        (v.is_finite() && v.fract() == 0.0 && v.abs() < 9.0e15).then_some(v as i64)
+    }
+    fn parse(s: &str) -> Option<Self> {
+        s.parse::<i64>()
+            .ok()
+            .or_else(|| s.parse::<f64>().ok().and_then(Self::from_f64))
+    }
+}
+
+impl WireNumber for f64 {
+    const WHAT: &'static str = "a number";
+    fn from_i64(v: i64) -> Option<Self> {
+        Some(v as f64)
+    }
+    fn from_u64(v: u64) -> Option<Self> {
+        Some(v as f64)
+    }
+    fn from_f64(v: f64) -> Option<Self> {
+        v.is_finite().then_some(v)
+    }
+    fn parse(s: &str) -> Option<Self> {
+        s.parse::<f64>().ok().filter(|v| v.is_finite())
+    }
+}
+
+/// Deserialize an optional numeric field that Capsule may send as a number or as a string
+/// holding one (the documented entry example has `"size": "76542"`). `null` (or a missing
+/// field, with `#[serde(default)]`) is `None`; anything else is an error at the field's path.
+/// The one helper every numeric wire field uses.
+pub fn number<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: WireNumber,
+{
+    struct Visit<T>(std::marker::PhantomData<T>);
+
+    impl<T: WireNumber> Visit<T> {
+        fn bad<E: serde::de::Error>(&self, what: serde::de::Unexpected<'_>) -> E {
+            E::invalid_value(what, self)
+        }
+    }
+
+    impl<'de, T: WireNumber> serde::de::Visitor<'de> for Visit<T> {
+        type Value = Option<T>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "{}, a string holding one, or null", T::WHAT)
+        }
+
+        fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Self::Value, E> {
+            T::from_i64(v)
+                .map(Some)
+                .ok_or_else(|| self.bad(serde::de::Unexpected::Signed(v)))
+        }
+
+        fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Self::Value, E> {
+            T::from_u64(v)
+                .map(Some)
+                .ok_or_else(|| self.bad(serde::de::Unexpected::Unsigned(v)))
+        }
+
+        fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Self::Value, E> {
+            T::from_f64(v)
+                .map(Some)
+                .ok_or_else(|| self.bad(serde::de::Unexpected::Float(v)))
+        }
+
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            T::parse(v.trim())
+                .map(Some)
+                .ok_or_else(|| self.bad(serde::de::Unexpected::Str(v)))
+        }
+
+        fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+
+    deserializer.deserialize_any(Visit(std::marker::PhantomData))
+}
+
 /// `skip_serializing_if` helper for `serde_json::Value` fields that default to `Null`.
 pub fn is_null(value: &Value) -> bool {
     value.is_null()
@@ -26,7 +135,11 @@ pub fn is_null(value: &Value) -> bool {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct NestedRef {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "number",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub id: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
@@ -38,7 +151,11 @@ pub struct NestedRef {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct NestedUser {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "number",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub id: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
@@ -60,7 +177,11 @@ pub struct NestedUser {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct NestedParty {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "number",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub id: Option<i64>,
     #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
     pub party_type: Option<PartyType>,
@@ -115,7 +236,11 @@ pub(crate) fn display_name(
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Money {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "number",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub amount: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub currency: Option<String>,
@@ -129,13 +254,21 @@ pub struct Money {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct FieldValue {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "number",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub id: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub definition: Option<NestedRef>,
     #[serde(default)]
     pub value: Value,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "number",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub tag_id: Option<i64>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -145,7 +278,11 @@ pub struct FieldValue {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct TagRef {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "number",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub id: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
@@ -263,6 +400,54 @@ mod tests {
             serde_json::to_value(&clear).unwrap(),
             json!({"definition": {"id": 46}, "value": null})
         );
+    }
+
+    #[test]
+    fn numbers_may_come_as_strings_and_anything_else_names_the_path() {
+        // The documented "Show entry" example sends an attachment's size as a string.
+        let e: crate::capsule::wire::Entry = decode(&json!({"id": "12", "attachments": [
+            {"id": 4, "filename": "a.pdf", "size": "76542"},
+            {"id": "5", "size": 1.0e3}
+        ]}))
+        .unwrap();
+        assert_eq!(e.id, Some(12));
+        assert_eq!(e.attachments[0].size, Some(76542));
+        assert_eq!(e.attachments[1].id, Some(5));
+        assert_eq!(e.attachments[1].size, Some(1000));
+        let m: Money = decode(&json!({"amount": " 499.5 ", "currency": "GBP"})).unwrap();
+        assert_eq!(m.amount, Some(499.5));
+        let m: Money = decode(&json!({"amount": null})).unwrap();
+        assert_eq!(m.amount, None);
+        for (bad, path) in [
+            (
+                json!({"attachments": [{"size": "big"}]}),
+                "attachments[0].size",
+            ),
+            (
+                json!({"attachments": [{"size": true}]}),
+                "attachments[0].size",
+            ),
+            (
+                json!({"attachments": [{"size": 1.5}]}),
+                "attachments[0].size",
+            ),
+            (
+                json!({"attachments": [{"size": [1]}]}),
+                "attachments[0].size",
+            ),
+            (
+                json!({"attachments": [{"size": ""}]}),
+                "attachments[0].size",
+            ),
+            (json!({"id": "NaN"}), "id"),
+            (json!({"id": {"n": 1}}), "id"),
+        ] {
+            let err = decode::<crate::capsule::wire::Entry>(&bad).unwrap_err();
+            assert_eq!(err.path, path, "{bad}");
+            assert!(err.message.contains("an integer"), "{}", err.message);
+        }
+        let err = decode::<Money>(&json!({"amount": "inf"})).unwrap_err();
+        assert_eq!(err.path, "amount");
     }
 
     #[test]

@@ -12,6 +12,8 @@ mod kase;
 mod opportunity;
 mod party;
 mod pipeline;
+#[cfg(test)]
+mod props;
 mod reference;
 mod task;
 mod user;
@@ -135,7 +137,7 @@ mod tests {
         let err = unwrap_list::<Party>(&body, "parties").unwrap_err();
         assert_eq!(err.what, "parties");
         assert_eq!(err.path, "parties[1].id");
-        assert!(err.message.contains("invalid type"), "{}", err.message);
+        assert!(err.message.contains("invalid value"), "{}", err.message);
         assert!(
             err.to_string()
                 .starts_with("cannot decode Capsule parties at `parties[1].id`: "),

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::common::number;
 use super::common::{FieldValue, Money, NestedParty, NestedRef, NestedUser, TagRef};
 
 /// An opportunity (§5.2.2). The pipeline is implied by `milestone`; there is no top-level
@@ -10,7 +11,11 @@ use super::common::{FieldValue, Money, NestedParty, NestedRef, NestedUser, TagRe
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Opportunity {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "number",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub id: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
@@ -31,12 +36,20 @@ pub struct Opportunity {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expected_close_on: Option<String>,
     /// 0–100.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "number",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub probability: Option<i64>,
     /// `FIXED`, `HOUR`, `DAY`, `WEEK`, `MONTH`, `QUARTER` or `YEAR`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration_basis: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "number",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub duration: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub closed_on: Option<String>,

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::common::number;
 use super::common::{NestedParty, NestedRef, NestedUser, is_null};
 use super::reference::TaskCategory;
 
@@ -10,7 +11,11 @@ use super::reference::TaskCategory;
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Task {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "number",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub id: Option<i64>,
     /// The short title; required on create.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -53,7 +58,11 @@ pub struct Task {
     /// Track tasks only (`embed=nextTask`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_task: Option<Box<Task>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "number",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub days_after: Option<i64>,
     /// `TRACK_START`, `END_DATE` or `LAST_TASK`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
