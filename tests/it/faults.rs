@@ -382,7 +382,7 @@ async fn a_burst_of_paced_calls_books_no_slots_and_tells_the_real_budget() {
     for _ in 0..12 {
         let r = call(&client, "crm_get_contact", json!({"id": id})).await;
         if r.is_error == Some(true) {
-            first = Some(r.structured_content.unwrap()["error"].clone());
+            first = Some(error_of(&r));
             break;
         }
     }

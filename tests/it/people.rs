@@ -482,7 +482,7 @@ async fn lists_deleted_and_restricted_records_since_a_time() {
     let third = ok(
         &client,
         "crm_list_deleted",
-        json!({"cursor": second["next_cursor"]}),
+        json!({"entity_type": "contact", "since": since, "cursor": second["next_cursor"]}),
     )
     .await;
     assert_eq!(ids(&third), ["96"]);
