@@ -22,6 +22,17 @@ use capsule_mcp::{
     },
 };
 
+/// Writes a line to stdout; a reader that went away (`| head`) ends the output quietly instead
+/// of a panic.
+fn out(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match writeln!(stdout, "{text}").and_then(|()| stdout.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        r => r.map_err(Into::into),
+    }
+}
+
 fn init_logs(level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .or_else(|_| tracing_subscriber::EnvFilter::try_new(level))
@@ -106,9 +117,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             })
             .map_err(anyhow::Error::msg)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(registry.tools())?);
+                out(&serde_json::to_string_pretty(registry.tools())?)?;
             } else {
-                print!("{}", tools::catalogue::table(registry.tools()));
+                out(tools::catalogue::table(registry.tools()).trim_end())?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -165,11 +176,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             match server.call_direct(&tool, Some(args)).await {
                 Ok(v) => {
-                    println!("{}", serde_json::to_string_pretty(&v)?);
+                    out(&serde_json::to_string_pretty(&v)?)?;
                     Ok(ExitCode::SUCCESS)
                 }
                 Err(e) => {
-                    println!("{}", serde_json::to_string_pretty(&e)?);
+                    out(&serde_json::to_string_pretty(&e)?)?;
                     Ok(ExitCode::from(1))
                 }
             }
@@ -206,7 +217,7 @@ async fn auth(cmd: AuthCommand, common: &Common) -> anyhow::Result<ExitCode> {
         }
         AuthCommand::Status => {
             let (ok, text) = login::status(&common.api_url, &file).await?;
-            println!("{text}");
+            out(&text)?;
             Ok(if ok {
                 ExitCode::SUCCESS
             } else {
@@ -214,7 +225,7 @@ async fn auth(cmd: AuthCommand, common: &Common) -> anyhow::Result<ExitCode> {
             })
         }
         AuthCommand::Logout => {
-            println!("{}", login::logout(&file).await?);
+            out(&login::logout(&file).await?.to_string())?;
             Ok(ExitCode::SUCCESS)
         }
     }

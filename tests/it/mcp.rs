@@ -673,3 +673,24 @@ async fn remote_data_cannot_bypass_the_guards() {
     assert!(e["message"].as_str().unwrap().contains("*_id"), "{e}");
     client.cancel().await.unwrap();
 }
+
+#[tokio::test]
+async fn output_into_a_closed_pipe_ends_quietly() {
+    // `capsule-mcp tools --json | head -1`: the reader goes away after one line.
+    let mut child = tokio::process::Command::new(BIN)
+        .args(["tools", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = [0u8; 16];
+    tokio::io::AsyncReadExt::read_exact(&mut stdout, &mut first)
+        .await
+        .unwrap();
+    drop(stdout);
+    let out = child.wait_with_output().await.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(out.status.success(), "{:?} {stderr}", out.status);
+}
