@@ -243,6 +243,11 @@ impl BoundHttp {
                     }
                 },
             };
+            // Answers go out as several small writes (SSE events, chunk ends): with Nagle's
+            // algorithm each one after the first waits for the client's delayed ACK (~40 ms).
+            if let Err(e) = stream.set_nodelay(true) {
+                tracing::debug!(%peer, error = %e, "cannot set TCP_NODELAY");
+            }
             let Some(admitted) = registry.admit() else {
                 tracing::warn!(%peer, "connection limit reached and every connection is busy; closing a new connection");
                 drop(stream);
