@@ -20,6 +20,8 @@ use crate::app::App;
 
 pub mod accounts;
 pub mod args;
+#[cfg(test)]
+mod args_props;
 pub mod catalogue;
 pub mod contacts;
 pub mod deleted;
@@ -46,6 +48,8 @@ pub use error::ToolError;
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 type Handler =
     Arc<dyn Fn(Arc<App>, Value, CallCx) -> BoxFuture<Result<Value, ToolError>> + Send + Sync>;
+/// Reads arguments into the tool's typed arguments, keeping only whether they were readable.
+type Parse = Arc<dyn Fn(Value) -> Result<(), ToolError> + Send + Sync>;
 
 /// What a tool does to the CRM; sets its annotations and read-only membership.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,6 +97,7 @@ pub struct ToolSpec {
     pub toolset: &'static str,
     pub kind: Kind,
     handler: Handler,
+    parse: Parse,
 }
 
 impl ToolSpec {
@@ -113,6 +118,14 @@ impl ToolSpec {
     ) -> Result<Value, ToolError> {
         let args = args::check(&self.tool.input_schema, args.unwrap_or_default())?;
         (self.handler)(app, Value::Object(args), cx).await
+    }
+
+    /// What the call would refuse before its handler runs: the schema check, then reading the
+    /// typed arguments. Sends nothing.
+    pub fn check_arguments(&self, args: JsonObject) -> Result<JsonObject, ToolError> {
+        let args = args::check(&self.tool.input_schema, args)?;
+        (self.parse)(Value::Object(args.clone()))?;
+        Ok(args)
     }
 
     /// Declares arguments a call cannot do without: listed in the schema's `required` (and no
@@ -177,6 +190,7 @@ where
         tool,
         toolset: meta.toolset,
         kind: meta.kind,
+        parse: Arc::new(|args| parse_arguments::<A>(args).map(|_| ())),
         handler: Arc::new(move |app, args, cx| {
             let handler = handler.clone();
             Box::pin(async move {
