@@ -92,6 +92,9 @@ pub struct ToolSpec {
     pub tool: Tool,
     pub toolset: &'static str,
     pub kind: Kind,
+    /// `null` for an optional argument clears the field (every `Kind::Update` tool), instead of
+    /// meaning "left out".
+    pub nulls_clear: bool,
     handler: Handler,
 }
 
@@ -111,8 +114,21 @@ impl ToolSpec {
         args: Option<JsonObject>,
         cx: CallCx,
     ) -> Result<Value, ToolError> {
-        let args = args::check(&self.tool.input_schema, args.unwrap_or_default())?;
+        let args = args::check_with(
+            &self.tool.input_schema,
+            args.unwrap_or_default(),
+            self.nulls_clear,
+        )?;
         (self.handler)(app, Value::Object(args), cx).await
+    }
+
+    /// Drops properties of the input schema, at `path` (`email_addresses.items`) or the root
+    /// when empty: update-only parts of a shared argument type on a create tool.
+    pub fn without(mut self, path: &[&str], names: &[&str]) -> Self {
+        let mut input = self.tool.input_schema.as_ref().clone();
+        schema::remove_properties(&mut input, path, names);
+        self.tool.input_schema = Arc::new(input);
+        self
     }
 
     /// Declares arguments a call cannot do without: listed in the schema's `required` (and no
@@ -177,6 +193,8 @@ where
         tool,
         toolset: meta.toolset,
         kind: meta.kind,
+        // Updates: fields left out keep their value, null clears one.
+        nulls_clear: meta.kind == Kind::Update,
         handler: Arc::new(move |app, args, cx| {
             let handler = handler.clone();
             Box::pin(async move {

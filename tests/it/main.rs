@@ -17,3 +17,4 @@ mod real_clients;
 mod sandbox;
 mod shape;
 mod tasks;
+mod tokens;
