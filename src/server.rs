@@ -17,10 +17,13 @@ use crate::{
     tools::{self, CallCx, ToolSpec},
 };
 
-pub const INSTRUCTIONS: &str = "Capsule CRM through a unified CRM API. Ids are strings; \
-timestamps ISO-8601 UTC; dates YYYY-MM-DD. List tools return one page (`next_cursor` → \
-`cursor`). Empty fields are left out of records. Errors come back with `error.code` and a \
-message saying what to do next.";
+pub const INSTRUCTIONS: &str = "Capsule CRM, unified. A `*_id` comes from the matching \
+crm_list_* tool (`owner_id`: crm_list_users; `team_id`: directory_list_users). Dates \
+YYYY-MM-DD, timestamps ISO-8601. Lists give lean records, one page: `next_cursor` back as \
+`cursor`; `limit` 1-100; `fetch_all` up to `max_records` (500); get tools give whole \
+records. `include_remote_data`: raw Capsule JSON. Writes: `dry_run` sends nothing; \
+`custom_fields` `{name: value}` (crm_list_fields); updates keep what is left out, null \
+clears.";
 
 /// Which tools a server offers.
 #[derive(Debug, Clone, Default)]

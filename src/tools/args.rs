@@ -20,7 +20,17 @@ const MAX_CHARS: usize = 10_000;
 const MAX_ITEMS: usize = 1_000;
 
 /// Checks `args` against `schema` and returns them with the lenient forms made canonical.
-pub fn check(schema: &JsonObject, mut args: JsonObject) -> Result<JsonObject, ToolError> {
+pub fn check(schema: &JsonObject, args: JsonObject) -> Result<JsonObject, ToolError> {
+    check_with(schema, args, false)
+}
+
+/// As [`check`]; with `nulls_clear` (update tools) a top-level `null` for an optional argument
+/// is kept, meaning "clear this field", except where the argument is a flag (a boolean).
+pub fn check_with(
+    schema: &JsonObject,
+    mut args: JsonObject,
+    nulls_clear: bool,
+) -> Result<JsonObject, ToolError> {
     let empty = Map::new();
     let props = schema
         .get("properties")
@@ -32,7 +42,10 @@ pub fn check(schema: &JsonObject, mut args: JsonObject) -> Result<JsonObject, To
     args.retain(|name, value| {
         !(value.is_null()
             && !required.contains(&name.as_str())
-            && props.get(name).is_some_and(|p| !allows(p, "null")))
+            && props.get(name).is_some_and(|p| {
+                let clears = nulls_clear && !types(p).contains(&"boolean");
+                !allows(p, "null") && !clears
+            }))
     });
     for name in &required {
         if args.get(*name).is_none_or(Value::is_null) {
@@ -60,6 +73,10 @@ pub fn check(schema: &JsonObject, mut args: JsonObject) -> Result<JsonObject, To
     }
     for (name, value) in args.iter_mut() {
         if let Some(prop) = props.get(name) {
+            if value.is_null() {
+                // Kept above only where null clears.
+                continue;
+            }
             check_value(name, name, prop, value)?;
         }
     }
@@ -539,6 +556,28 @@ mod tests {
                 .get("fetch_all")
                 .is_none()
         );
+        // An update tool keeps null (it clears), except for flags.
+        let s = schema();
+        let kept = check_with(
+            &s,
+            json!({"id": "1", "kind": null, "fetch_all": null})
+                .as_object()
+                .unwrap()
+                .clone(),
+            true,
+        )
+        .unwrap();
+        assert!(kept["kind"].is_null());
+        assert!(!kept.contains_key("fetch_all"));
+        let dropped = check(
+            &s,
+            json!({"id": "1", "kind": null})
+                .as_object()
+                .unwrap()
+                .clone(),
+        )
+        .unwrap();
+        assert!(!dropped.contains_key("kind"));
         // null where null is allowed is kept (it may mean "clear").
         assert!(ok(json!({"id": "1", "owner_id": null}))["owner_id"].is_null());
         assert_eq!(

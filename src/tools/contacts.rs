@@ -26,25 +26,19 @@ pub struct ListContacts {
     /// Free text matched against names, email addresses and phone numbers.
     #[serde(default)]
     pub search: Option<String>,
-    /// Only contacts changed after this ISO-8601 timestamp.
     #[serde(default)]
     pub updated_after: Option<String>,
-    /// Only people of this account (id from crm_list_accounts).
     #[serde(default)]
     pub account_id: Option<String>,
-    /// Only contacts owned by this user (id from crm_list_users).
     #[serde(default)]
     pub owner_id: Option<String>,
-    /// Only contacts with this tag (name or id).
     #[serde(default)]
     pub tag: Option<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct GetById {
-    /// Record id from the matching list tool.
     pub id: String,
-    /// Add the untouched Capsule record as `remote_data` (large; only when needed).
     #[serde(default)]
     pub include_remote_data: bool,
 }
@@ -53,30 +47,24 @@ pub struct GetById {
 pub struct CreateContact {
     #[serde(flatten)]
     pub fields: ContactFields,
-    /// Check and resolve everything, return the Capsule request without sending it.
     #[serde(default)]
     pub dry_run: bool,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct UpdateContact {
-    /// Contact id from crm_list_contacts.
     pub id: String,
     #[serde(flatten)]
     pub fields: ContactFields,
-    /// Tag names (or ids) to take off the contact.
     #[serde(default)]
     pub remove_tags: Option<Vec<String>>,
-    /// Check and resolve everything, return the Capsule request without sending it.
     #[serde(default)]
     pub dry_run: bool,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct DeleteById {
-    /// Record id from the matching list tool.
     pub id: String,
-    /// Return the Capsule request without sending it.
     #[serde(default)]
     pub dry_run: bool,
 }
@@ -87,9 +75,7 @@ pub fn tools() -> Vec<ToolSpec> {
             Meta {
                 name: "crm_list_contacts",
                 title: "List contacts",
-                description: "List people in the CRM, newest last. Filters combine (AND). One page \
-                    per call: pass `next_cursor` back as `cursor`; `fetch_all` reads up to \
-                    `max_records` at once.",
+                description: "List people, newest last. Filters combine (AND).",
                 toolset: "contacts",
                 kind: Kind::Read,
             },
@@ -110,8 +96,7 @@ pub fn tools() -> Vec<ToolSpec> {
             Meta {
                 name: "crm_get_contact",
                 title: "Get contact",
-                description: "Get one contact (person) by id, with emails, phones, addresses, \
-                    tags and custom fields.",
+                description: "Get one contact (person), the whole record.",
                 toolset: "contacts",
                 kind: Kind::Read,
             },
@@ -119,12 +104,11 @@ pub fn tools() -> Vec<ToolSpec> {
                 parties::get(&app, &NOUN, &a.id, a.include_remote_data, party::to_contact).await
             },
         ),
-        tool(
+        parties::create_only(tool(
             Meta {
                 name: "crm_create_contact",
                 title: "Create contact",
-                description: "Create a contact (person). Needs `first_name` or `last_name`. \
-                    `account_id` links the organisation. Returns the stored contact.",
+                description: "Create a contact (person). Needs `first_name` or `last_name`.",
                 toolset: "contacts",
                 kind: Kind::Create,
             },
@@ -143,14 +127,12 @@ pub fn tools() -> Vec<ToolSpec> {
                     parties::write(&app, &NOUN, None, body, a.dry_run, party::to_contact).await?;
                 Ok(out)
             },
-        ),
+        )),
         tool(
             Meta {
                 name: "crm_update_contact",
                 title: "Update contact",
-                description: "Change a contact. Fields left out keep their value; null clears \
-                    one. List items are added; give a row `id` to change it or `id` + `delete` \
-                    to remove it. Returns the stored contact.",
+                description: "Change a contact; null clears a field. Items are added; a row `id` changes one, `id` + `delete` removes it.",
                 toolset: "contacts",
                 kind: Kind::Update,
             },
@@ -182,8 +164,7 @@ pub fn tools() -> Vec<ToolSpec> {
             Meta {
                 name: "crm_delete_contact",
                 title: "Delete contact",
-                description: "Delete a contact (person) for good, with its notes, tasks, \
-                    opportunities and projects (Capsule cascades).",
+                description: "Delete a contact for good, with its notes, tasks, opportunities and projects.",
                 toolset: "contacts",
                 kind: Kind::Delete,
             },

@@ -98,10 +98,7 @@ pub fn tools() -> Vec<ToolSpec> {
             Meta {
                 name: LIST_TOOL,
                 title: "List deleted records",
-                description: "Records of an `entity_type` deleted after `since` (both required), \
-                plus on the first page `restricted` ones the user can no longer see. Capsule \
-                does not say whether a deleted party was a contact or an account: both get \
-                every party tombstone.",
+                description: "Records of `entity_type` deleted after `since`; party tombstones show under both contact and account.",
                 toolset: "deleted",
                 kind: Kind::Read,
             },

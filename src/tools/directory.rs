@@ -61,8 +61,7 @@ pub fn tools() -> Vec<ToolSpec> {
             Meta {
                 name: LIST_TOOL,
                 title: "List directory users",
-                description: "List users as a directory: names, emails, phones, status, \
-                    roles and groups (Capsule teams).",
+                description: "List users with emails, phones, status, roles and groups (teams).",
                 toolset: "directory",
                 kind: Kind::Read,
             },
@@ -72,8 +71,7 @@ pub fn tools() -> Vec<ToolSpec> {
             Meta {
                 name: "directory_get_user",
                 title: "Get directory user",
-                description: "Get one directory user by id, with roles and groups (teams); \
-                    `me` is the user the server is connected as.",
+                description: "Get one directory user with roles and groups (teams); `me` is the connected user.",
                 toolset: "directory",
                 kind: Kind::Read,
             },

@@ -29,9 +29,7 @@ pub fn tools() -> Vec<ToolSpec> {
             Meta {
                 name: "crm_list_engagement_types",
                 title: "List engagement types",
-                description: "List the kinds of engagement (Capsule activity types): built-ins \
-                    Note -1, Meeting -2, Call -3, Task completed -4, and custom ones. Use the id \
-                    or name in crm_create_engagement.",
+                description: "List engagement types: built-ins Note -1, Meeting -2, Call -3, Task completed -4, and custom ones.",
                 toolset: "engagements",
                 kind: Kind::Read,
             },
@@ -66,8 +64,7 @@ pub fn tools() -> Vec<ToolSpec> {
             Meta {
                 name: "crm_get_engagement_type",
                 title: "Get engagement type",
-                description: "Get one engagement type (Capsule activity type) by id; built-ins \
-                    have negative ids such as \"-3\" (Call).",
+                description: "Get one engagement type; built-ins have negative ids (-3 Call).",
                 toolset: "engagements",
                 kind: Kind::Read,
             },

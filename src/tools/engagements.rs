@@ -32,15 +32,14 @@ pub struct ListEngagements {
     pub paging: Paging,
     #[serde(flatten)]
     pub filters: EntryFilters,
-    /// Only this kind: `note`, `call`, `meeting`, `email`, `task_completed` or a custom type's
-    /// name (crm_list_engagement_types). Applied to each page here; pages may come back short.
+    /// `note`, `call`, `meeting`, `email`, `task_completed` or a custom type
+    /// (crm_list_engagement_types). Filtered per page.
     #[serde(default)]
     pub engagement_type: Option<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct CreateEngagement {
-    /// What was said or done.
     pub content: String,
     /// `call`, `meeting`, `note` (default), `task_completed` or a custom type's name.
     #[serde(default)]
@@ -64,19 +63,15 @@ pub struct CreateEngagement {
     /// When it happened, ISO-8601 (default now).
     #[serde(default)]
     pub start_time: Option<String>,
-    /// Raw Capsule entry fields merged into the request body as-is.
     #[serde(default)]
     pub remote_data: Option<Map<String, Value>>,
-    /// Check and resolve everything, return the Capsule request without sending it.
     #[serde(default)]
     pub dry_run: bool,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct UpdateEngagement {
-    /// Engagement id from crm_list_engagements.
     pub id: String,
-    /// New text.
     #[serde(default)]
     pub content: Option<String>,
     /// New kind: `call`, `meeting`, `note`, `task_completed` or a custom type's name.
@@ -88,10 +83,8 @@ pub struct UpdateEngagement {
     /// When it happened, ISO-8601.
     #[serde(default)]
     pub start_time: Option<String>,
-    /// Raw Capsule entry fields merged into the request body as-is.
     #[serde(default)]
     pub remote_data: Option<Map<String, Value>>,
-    /// Check and resolve everything, return the Capsule request without sending it.
     #[serde(default)]
     pub dry_run: bool,
 }
@@ -150,10 +143,7 @@ pub fn tools() -> Vec<ToolSpec> {
             Meta {
                 name: "crm_list_engagements",
                 title: "List engagements",
-                description: "List timeline activity (notes, calls, meetings, emails, completed \
-                    tasks), newest first. At most one of account_id, contact_id, \
-                    opportunity_id, project_id; with one, `limit` is at most 50. Pass \
-                    `next_cursor` back as `cursor`.",
+                description: "List timeline entries (notes, calls, meetings, emails, completed tasks), newest first. At most one record filter; with one, `limit` ≤ 50.",
                 toolset: "engagements",
                 kind: Kind::Read,
             },
@@ -174,8 +164,7 @@ pub fn tools() -> Vec<ToolSpec> {
             Meta {
                 name: "crm_get_engagement",
                 title: "Get engagement",
-                description: "Get one engagement (any timeline entry: note, call, meeting, \
-                    email, completed task) by id, with participants and attachments.",
+                description: "Get one timeline entry (note, call, meeting, email, completed task) with participants and attachments.",
                 toolset: "engagements",
                 kind: Kind::Read,
             },
@@ -194,9 +183,7 @@ pub fn tools() -> Vec<ToolSpec> {
             Meta {
                 name: "crm_create_engagement",
                 title: "Create engagement",
-                description: "Log a call, meeting, note or custom engagement type on exactly \
-                    one record: `account_id`, `contact_id`, `opportunity_id` or `project_id`. \
-                    Needs `content`. Capsule cannot create emails. Returns the stored engagement.",
+                description: "Log a call, meeting, note or custom type on one of `account_id`, `contact_id`, `opportunity_id`, `project_id`. Needs `content`. Emails cannot be created.",
                 toolset: "engagements",
                 kind: Kind::Create,
             },
@@ -231,8 +218,7 @@ pub fn tools() -> Vec<ToolSpec> {
             Meta {
                 name: "crm_update_engagement",
                 title: "Update engagement",
-                description: "Change an engagement's text, time or type. Fields left out keep \
-                    their value. Returns the stored engagement.",
+                description: "Change an engagement's text, time or type.",
                 toolset: "engagements",
                 kind: Kind::Update,
             },
@@ -272,8 +258,7 @@ pub fn tools() -> Vec<ToolSpec> {
             Meta {
                 name: "crm_delete_engagement",
                 title: "Delete engagement",
-                description: "Delete any timeline entry (note, call, meeting, email, completed \
-                    task) for good, with its attachments.",
+                description: "Delete a timeline entry for good, with its attachments.",
                 toolset: "engagements",
                 kind: Kind::Delete,
             },

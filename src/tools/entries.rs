@@ -38,20 +38,14 @@ pub struct Noun {
 /// The filters every entry list takes; also what its cursor keeps.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 pub struct EntryFilters {
-    /// Only entries on this account (organisation id from crm_list_accounts).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account_id: Option<String>,
-    /// Only entries on this contact (person id from crm_list_contacts).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub contact_id: Option<String>,
-    /// Only entries on this opportunity (id from crm_list_opportunities).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub opportunity_id: Option<String>,
-    /// Only entries on this project (id from crm_list_projects).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub project_id: Option<String>,
-    /// Only entries changed after this ISO-8601 timestamp (applied to each page here; pages
-    /// may come back short).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub updated_after: Option<String>,
 }

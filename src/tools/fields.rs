@@ -22,31 +22,29 @@ const LIST_TOOL: &str = "crm_list_fields";
 pub struct ListFields {
     #[serde(flatten)]
     pub paging: Paging,
-    /// `contact`, `account`, `opportunity` or `project` (party fields shown on both count for each).
+    /// `contact`, `account`, `opportunity` or `project` (party fields shown on both count for
+    /// each).
     #[serde(default)]
     pub entity_type: Option<EntityType>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct GetField {
-    /// Field id from crm_list_fields.
     pub id: String,
     /// The `entity_type` the field was listed for.
     #[serde(default)]
     pub entity_type: Option<EntityType>,
-    /// Add the untouched Capsule definition as `remote_data`.
     #[serde(default)]
     pub include_remote_data: bool,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct CreateField {
-    /// `contact`, `account`, `opportunity` or `project`.
     #[serde(default)]
     pub entity_type: Option<EntityType>,
     /// The field's name, the key of its value in `custom_fields`.
     pub name: String,
-    /// `string`, `text` (long), `number`, `date`, `boolean`, `enum` or `url`.
+    /// `text` is long text.
     #[serde(rename = "type")]
     pub kind: FieldType,
     /// Help text shown with the field.
@@ -59,7 +57,6 @@ pub struct CreateField {
     /// Flag records that leave this field empty.
     #[serde(default)]
     pub is_important: Option<bool>,
-    /// Check everything, return the Capsule request without sending it.
     #[serde(default)]
     pub dry_run: bool,
 }
@@ -226,8 +223,7 @@ pub fn tools() -> Vec<ToolSpec> {
             Meta {
                 name: LIST_TOOL,
                 title: "List custom fields",
-                description: "List the custom field definitions of one `entity_type` \
-                    (required). Their names are the keys of `custom_fields` on records.",
+                description: "List the custom field definitions of an `entity_type`: the keys of `custom_fields`.",
                 toolset: "fields",
                 kind: Kind::Read,
             },
@@ -238,8 +234,7 @@ pub fn tools() -> Vec<ToolSpec> {
             Meta {
                 name: "crm_get_field",
                 title: "Get custom field",
-                description: "Get one custom field definition by `id` and `entity_type`, \
-                    with its type and, for `enum` fields, its options.",
+                description: "Get one custom field definition, with its options.",
                 toolset: "fields",
                 kind: Kind::Read,
             },
@@ -250,9 +245,7 @@ pub fn tools() -> Vec<ToolSpec> {
             Meta {
                 name: "crm_create_field",
                 title: "Create custom field",
-                description: "Create a custom field for an `entity_type` (needs a Capsule \
-                    administrator). Contact and account fields show only on people or only on \
-                    organisations. `enum` fields need `options`.",
+                description: "Create a custom field (Capsule admin only). `enum` fields need `options`.",
                 toolset: "fields",
                 kind: Kind::Create,
             },

@@ -24,19 +24,14 @@ pub const MAX_MAX_RECORDS: u32 = 5_000;
 /// Paging arguments of every list tool.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 pub struct Paging {
-    /// Page size, 1-100. Default 50.
     #[serde(default)]
     pub limit: Option<u32>,
-    /// `next_cursor` of the previous page; it keeps the filters of the first call.
     #[serde(default)]
     pub cursor: Option<String>,
-    /// Read page after page in this one call, up to `max_records`.
     #[serde(default)]
     pub fetch_all: bool,
-    /// With `fetch_all`: stop at the first page end at or past this many records. Default 500, max 5000.
     #[serde(default)]
     pub max_records: Option<u32>,
-    /// Add each record's untouched Capsule data as `remote_data` (large; only when needed).
     #[serde(default)]
     pub include_remote_data: bool,
 }

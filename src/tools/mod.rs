@@ -96,6 +96,9 @@ pub struct ToolSpec {
     pub tool: Tool,
     pub toolset: &'static str,
     pub kind: Kind,
+    /// `null` for an optional argument clears the field (every `Kind::Update` tool), instead of
+    /// meaning "left out".
+    pub nulls_clear: bool,
     handler: Handler,
     parse: Parse,
 }
@@ -116,16 +119,29 @@ impl ToolSpec {
         args: Option<JsonObject>,
         cx: CallCx,
     ) -> Result<Value, ToolError> {
-        let args = args::check(&self.tool.input_schema, args.unwrap_or_default())?;
+        let args = args::check_with(
+            &self.tool.input_schema,
+            args.unwrap_or_default(),
+            self.nulls_clear,
+        )?;
         (self.handler)(app, Value::Object(args), cx).await
     }
 
     /// What the call would refuse before its handler runs: the schema check, then reading the
     /// typed arguments. Sends nothing.
     pub fn check_arguments(&self, args: JsonObject) -> Result<JsonObject, ToolError> {
-        let args = args::check(&self.tool.input_schema, args)?;
+        let args = args::check_with(&self.tool.input_schema, args, self.nulls_clear)?;
         (self.parse)(Value::Object(args.clone()))?;
         Ok(args)
+    }
+
+    /// Drops properties of the input schema, at `path` (`email_addresses.items`) or the root
+    /// when empty: update-only parts of a shared argument type on a create tool.
+    pub fn without(mut self, path: &[&str], names: &[&str]) -> Self {
+        let mut input = self.tool.input_schema.as_ref().clone();
+        schema::remove_properties(&mut input, path, names);
+        self.tool.input_schema = Arc::new(input);
+        self
     }
 
     /// Declares arguments a call cannot do without: listed in the schema's `required` (and no
@@ -191,6 +207,8 @@ where
         toolset: meta.toolset,
         kind: meta.kind,
         parse: Arc::new(|args| parse_arguments::<A>(args).map(|_| ())),
+        // Updates: fields left out keep their value, null clears one.
+        nulls_clear: meta.kind == Kind::Update,
         handler: Arc::new(move |app, args, cx| {
             let handler = handler.clone();
             Box::pin(async move {

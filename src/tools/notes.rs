@@ -31,7 +31,6 @@ pub struct ListNotes {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct CreateNote {
-    /// The note's text.
     pub content: String,
     /// The account (organisation) the note is on. Give exactly one of `account_id`,
     /// `contact_id`, `opportunity_id`, `project_id`.
@@ -52,19 +51,15 @@ pub struct CreateNote {
     /// Activity type id from crm_list_engagement_types (default `-1` Note).
     #[serde(default)]
     pub activity_type_id: Option<String>,
-    /// Raw Capsule entry fields merged into the request body as-is.
     #[serde(default)]
     pub remote_data: Option<Map<String, Value>>,
-    /// Check everything, return the Capsule request without sending it.
     #[serde(default)]
     pub dry_run: bool,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct UpdateNote {
-    /// Note id from crm_list_notes.
     pub id: String,
-    /// The note's new text.
     #[serde(default)]
     pub content: Option<String>,
     /// When it happened, ISO-8601.
@@ -73,10 +68,8 @@ pub struct UpdateNote {
     /// Activity type id from crm_list_engagement_types.
     #[serde(default)]
     pub activity_type_id: Option<String>,
-    /// Raw Capsule entry fields merged into the request body as-is.
     #[serde(default)]
     pub remote_data: Option<Map<String, Value>>,
-    /// Check everything, return the Capsule request without sending it.
     #[serde(default)]
     pub dry_run: bool,
 }
@@ -87,10 +80,7 @@ pub fn tools() -> Vec<ToolSpec> {
             Meta {
                 name: "crm_list_notes",
                 title: "List notes",
-                description: "List notes, newest first. At most one of account_id, contact_id, \
-                    opportunity_id, project_id; with one, `limit` is at most 50. Emails and \
-                    completed tasks are left out (see crm_list_engagements), so pages may be \
-                    short. Pass `next_cursor` back as `cursor`.",
+                description: "List notes, newest first; pages may be short (emails, tasks left out). At most one record filter; with one, `limit` ≤ 50.",
                 toolset: "notes",
                 kind: Kind::Read,
             },
@@ -107,8 +97,7 @@ pub fn tools() -> Vec<ToolSpec> {
             Meta {
                 name: "crm_get_note",
                 title: "Get note",
-                description: "Get one note by id. Emails and completed tasks are not notes: use \
-                    crm_get_engagement for those.",
+                description: "Get one note (emails and completed tasks: crm_get_engagement).",
                 toolset: "notes",
                 kind: Kind::Read,
             },
@@ -120,8 +109,7 @@ pub fn tools() -> Vec<ToolSpec> {
             Meta {
                 name: "crm_create_note",
                 title: "Create note",
-                description: "Add a note to exactly one record: `account_id`, `contact_id`, \
-                    `opportunity_id` or `project_id`. Needs `content`. Returns the stored note.",
+                description: "Add a note to one of `account_id`, `contact_id`, `opportunity_id`, `project_id`. Needs `content`.",
                 toolset: "notes",
                 kind: Kind::Create,
             },
@@ -158,8 +146,7 @@ pub fn tools() -> Vec<ToolSpec> {
             Meta {
                 name: "crm_update_note",
                 title: "Update note",
-                description: "Change a note's text, time or activity type. Fields left out \
-                    keep their value. Returns the stored note.",
+                description: "Change a note's text, time or activity type.",
                 toolset: "notes",
                 kind: Kind::Update,
             },

@@ -33,27 +33,21 @@ pub struct ListOpportunities {
     /// Free text matched against names and descriptions.
     #[serde(default)]
     pub search: Option<String>,
-    /// Only opportunities changed after this ISO-8601 timestamp.
     #[serde(default)]
     pub updated_after: Option<String>,
-    /// Only opportunities of this account (id from crm_list_accounts), including those it is
-    /// an additional party on; with `search`, only those it is the main party of.
+    /// Only opportunities of this account (also as additional party, except with `search`).
     #[serde(default)]
     pub account_id: Option<String>,
-    /// Only opportunities of this contact (id from crm_list_contacts), including those it is
-    /// an additional party on; with `search`, only those it is the main party of.
+    /// Only opportunities of this contact (also as additional party, except with `search`).
     #[serde(default)]
     pub contact_id: Option<String>,
     /// `open`, `won` or `lost`.
     #[serde(default)]
     pub status: Option<String>,
-    /// Only opportunities owned by this user (id from crm_list_users).
     #[serde(default)]
     pub owner_id: Option<String>,
-    /// Only opportunities with this tag (name or id).
     #[serde(default)]
     pub tag: Option<String>,
-    /// Only opportunities in this pipeline (id from crm_list_pipelines).
     #[serde(default)]
     pub pipeline_id: Option<String>,
 }
@@ -62,24 +56,20 @@ pub struct ListOpportunities {
 pub struct CreateOpportunity {
     #[serde(flatten)]
     pub fields: OpportunityFields,
-    /// Check and resolve everything, return the Capsule request without sending it.
     #[serde(default)]
     pub dry_run: bool,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct UpdateOpportunity {
-    /// Opportunity id from crm_list_opportunities.
     pub id: String,
     #[serde(flatten)]
     pub fields: OpportunityFields,
-    /// Tag names (or ids) to take off the opportunity.
     #[serde(default)]
     pub remove_tags: Option<Vec<String>>,
     /// Allow a `stage_id` of another pipeline, moving the opportunity to that pipeline.
     #[serde(default)]
     pub move_pipeline: bool,
-    /// Check and resolve everything, return the Capsule request without sending it.
     #[serde(default)]
     pub dry_run: bool,
 }
@@ -332,10 +322,7 @@ pub fn tools() -> Vec<ToolSpec> {
             Meta {
                 name: "crm_list_opportunities",
                 title: "List opportunities",
-                description: "List opportunities (deals). Filters combine (AND). One page per \
-                    call: pass `next_cursor` back as `cursor`; `fetch_all` reads up to \
-                    `max_records` at once. A page may hold fewer than `limit` records when \
-                    filters are applied to it after Capsule's answer.",
+                description: "List opportunities (deals). Filters combine (AND); some apply per page, so pages may be short.",
                 toolset: "opportunities",
                 kind: Kind::Read,
             },
@@ -345,8 +332,7 @@ pub fn tools() -> Vec<ToolSpec> {
             Meta {
                 name: "crm_get_opportunity",
                 title: "Get opportunity",
-                description: "Get one opportunity by id, with its stage, pipeline, status, \
-                    value, tags and custom fields.",
+                description: "Get one opportunity (deal), the whole record.",
                 toolset: "opportunities",
                 kind: Kind::Read,
             },
@@ -359,9 +345,7 @@ pub fn tools() -> Vec<ToolSpec> {
             Meta {
                 name: "crm_create_opportunity",
                 title: "Create opportunity",
-                description: "Create an opportunity. Needs `name`, `stage_id` (from \
-                    crm_list_stages) and a party: `account_id` or `contact_id`. Returns the \
-                    stored opportunity.",
+                description: "Create an opportunity. Needs `name`, `stage_id` (crm_list_stages) and `account_id` or `contact_id`.",
                 toolset: "opportunities",
                 kind: Kind::Create,
             },
@@ -377,9 +361,7 @@ pub fn tools() -> Vec<ToolSpec> {
             Meta {
                 name: "crm_update_opportunity",
                 title: "Update opportunity",
-                description: "Change an opportunity. Fields left out keep their value; null \
-                    clears one. A Won or Lost `stage_id` closes it. A stage of another pipeline \
-                    is refused unless `move_pipeline: true`. Returns the stored opportunity.",
+                description: "Change an opportunity; null clears a field. A Won/Lost stage closes it; another pipeline's stage needs `move_pipeline`.",
                 toolset: "opportunities",
                 kind: Kind::Update,
             },

@@ -355,3 +355,10 @@ pub async fn write<T>(
     let defs = definitions_for(app, &[&raw]).await?;
     Ok(WriteResult::Record(map_fn(&raw, &defs, false)?))
 }
+
+/// A create tool carries no update-only text: list items have no row `id` or `delete`.
+pub fn create_only(spec: super::ToolSpec) -> super::ToolSpec {
+    ["email_addresses", "phone_numbers", "addresses", "urls"]
+        .iter()
+        .fold(spec, |s, list| s.without(&[list], &["id", "delete"]))
+}

@@ -109,12 +109,10 @@ pub struct ListPipelines {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct GetPipeline {
-    /// Pipeline id from crm_list_pipelines.
     pub id: String,
     /// `opportunity` (default) or `project` (a project board); ids of the two may overlap.
     #[serde(default)]
     pub entity_type: Option<String>,
-    /// Add the untouched Capsule record as `remote_data` (large; only when needed).
     #[serde(default)]
     pub include_remote_data: bool,
 }
@@ -123,8 +121,7 @@ pub struct GetPipeline {
 pub struct ListStages {
     #[serde(flatten)]
     pub paging: Paging,
-    /// Only stages of this pipeline (id from crm_list_pipelines); with it `entity_type`
-    /// defaults to `opportunity`.
+    /// Only stages of this pipeline; with it `entity_type` defaults to `opportunity`.
     #[serde(default)]
     pub pipeline_id: Option<String>,
     /// `opportunity` (milestones) or `project` (project stages); both when left out.
@@ -134,12 +131,10 @@ pub struct ListStages {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct GetStage {
-    /// Stage id from crm_list_stages.
     pub id: String,
     /// `opportunity` (default) or `project`; ids of the two may overlap.
     #[serde(default)]
     pub entity_type: Option<String>,
-    /// Add the untouched Capsule record as `remote_data` (large; only when needed).
     #[serde(default)]
     pub include_remote_data: bool,
 }
@@ -158,9 +153,7 @@ pub fn tools() -> Vec<ToolSpec> {
             Meta {
                 name: "crm_list_pipelines",
                 title: "List pipelines",
-                description: "List sales pipelines (`entity: opportunity`) and project boards \
-                    (`entity: project`), each with its stages in order. Use stage ids as \
-                    `stage_id` when writing opportunities.",
+                description: "List sales pipelines and project boards, each with its stages.",
                 toolset: "pipelines",
                 kind: Kind::Read,
             },
@@ -198,8 +191,7 @@ pub fn tools() -> Vec<ToolSpec> {
             Meta {
                 name: "crm_get_pipeline",
                 title: "Get pipeline",
-                description: "Get one sales pipeline (or, with `entity_type: project`, project \
-                    board) by id, with its stages in order.",
+                description: "Get one pipeline or project board with its stages in order.",
                 toolset: "pipelines",
                 kind: Kind::Read,
             },
@@ -222,9 +214,7 @@ pub fn tools() -> Vec<ToolSpec> {
             Meta {
                 name: "crm_list_stages",
                 title: "List stages",
-                description: "List opportunity stages (with probability, `open`/`won`/`lost` \
-                    status and days until stale) and project stages, each with its pipeline. \
-                    `pipeline_id` keeps one pipeline's stages.",
+                description: "List opportunity and project stages (probability, status, days until stale).",
                 toolset: "pipelines",
                 kind: Kind::Read,
             },
@@ -287,8 +277,7 @@ pub fn tools() -> Vec<ToolSpec> {
             Meta {
                 name: "crm_get_stage",
                 title: "Get stage",
-                description: "Get one opportunity stage (or, with `entity_type: project`, \
-                    project stage) by id, with its pipeline and position.",
+                description: "Get one opportunity or project stage with its pipeline.",
                 toolset: "pipelines",
                 kind: Kind::Read,
             },

@@ -33,26 +33,21 @@ pub struct ProjectFilters {
     /// Free text matched against project names and descriptions.
     #[serde(default)]
     pub search: Option<String>,
-    /// Only projects changed after this ISO-8601 timestamp.
     #[serde(default)]
     pub updated_after: Option<String>,
-    /// Only projects of this account (id from crm_list_accounts), as main or additional party.
-    /// With `search`, matched on the main party only.
+    /// Only projects of this account (also as additional party, except with `search`).
     #[serde(default)]
     pub account_id: Option<String>,
-    /// Only projects of this contact (id from crm_list_contacts), as `account_id`.
+    /// Only projects of this contact (also as additional party, except with `search`).
     #[serde(default)]
     pub contact_id: Option<String>,
-    /// Only projects linked to this opportunity (id from crm_list_opportunities).
     #[serde(default)]
     pub opportunity_id: Option<String>,
     /// `open` or `closed`.
     #[serde(default)]
     pub status: Option<String>,
-    /// Only projects owned by this user (id from crm_list_users).
     #[serde(default)]
     pub owner_id: Option<String>,
-    /// Only projects with this tag (name or id).
     #[serde(default)]
     pub tag: Option<String>,
     /// Only projects at this board stage (id from crm_list_stages, entity project).
@@ -73,9 +68,7 @@ pub struct ListProjects {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct GetProject {
-    /// Project id from crm_list_projects.
     pub id: String,
-    /// Add the untouched Capsule record as `remote_data` (large; only when needed).
     #[serde(default)]
     pub include_remote_data: bool,
 }
@@ -84,30 +77,24 @@ pub struct GetProject {
 pub struct CreateProject {
     #[serde(flatten)]
     pub fields: ProjectFields,
-    /// Check and resolve everything, return the Capsule request without sending it.
     #[serde(default)]
     pub dry_run: bool,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct UpdateProject {
-    /// Project id from crm_list_projects.
     pub id: String,
     #[serde(flatten)]
     pub fields: ProjectFields,
-    /// Tag names (or ids) to take off the project.
     #[serde(default)]
     pub remove_tags: Option<Vec<String>>,
-    /// Check and resolve everything, return the Capsule request without sending it.
     #[serde(default)]
     pub dry_run: bool,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct DeleteProject {
-    /// Project id from crm_list_projects.
     pub id: String,
-    /// Return the Capsule request without sending it.
     #[serde(default)]
     pub dry_run: bool,
 }
@@ -394,10 +381,7 @@ pub fn tools() -> Vec<ToolSpec> {
             Meta {
                 name: "crm_list_projects",
                 title: "List projects",
-                description: "List projects (Capsule cases). Filters combine (AND); what \
-                    Capsule cannot apply on the chosen path is applied to each page, so a page \
-                    may hold fewer than `limit`. One page per call: pass `next_cursor` back as \
-                    `cursor`; `fetch_all` reads up to `max_records` at once.",
+                description: "List projects (Capsule cases). Filters combine (AND); some apply per page, so pages may be short.",
                 toolset: "projects",
                 kind: Kind::Read,
             },
@@ -418,9 +402,7 @@ pub fn tools() -> Vec<ToolSpec> {
             Meta {
                 name: "crm_create_project",
                 title: "Create project",
-                description: "Create a project. Needs `name` and its main party (`account_id` \
-                    or `contact_id`). A stage whose board has a default team puts the project \
-                    on that team. Returns the stored project.",
+                description: "Create a project. Needs `name` and `account_id` or `contact_id`.",
                 toolset: "projects",
                 kind: Kind::Create,
             },
@@ -431,9 +413,7 @@ pub fn tools() -> Vec<ToolSpec> {
             Meta {
                 name: "crm_update_project",
                 title: "Update project",
-                description: "Change a project: fields left out keep their value, null clears \
-                    one. `status: closed` closes it. Owner and team are written as a pair: give \
-                    one and the other keeps its current value. Returns the stored project.",
+                description: "Change a project; null clears a field. `status: closed` closes it.",
                 toolset: "projects",
                 kind: Kind::Update,
             },
@@ -443,8 +423,7 @@ pub fn tools() -> Vec<ToolSpec> {
             Meta {
                 name: "crm_delete_project",
                 title: "Delete project",
-                description: "Delete a project for good, with its tasks and timeline entries \
-                    (Capsule cascades).",
+                description: "Delete a project for good, with its tasks and timeline entries.",
                 toolset: "projects",
                 kind: Kind::Delete,
             },

@@ -24,9 +24,9 @@ pub enum HttpMethod {
 pub struct ApiRequest {
     /// HTTP method. Only GET in read-only mode.
     pub method: HttpMethod,
-    /// Path under the Capsule API v2 root, e.g. `/parties/11587/entries` or `/site`. No host, no query string.
+    /// Under the API v2 root, e.g. `/parties/11587/entries`; no host or query string.
     pub path: String,
-    /// Query parameters, e.g. `{"page": "2", "perPage": "100", "embed": "tags"}`.
+    /// E.g. `{"page": "2", "embed": "tags"}`.
     #[serde(default)]
     pub query: Option<BTreeMap<String, String>>,
     /// JSON body for POST/PUT, in Capsule's envelope, e.g. `{"party": {...}}`.
@@ -99,9 +99,7 @@ pub fn tools() -> Vec<ToolSpec> {
         Meta {
             name: "capsule_api_request",
             title: "Capsule API request",
-            description: "Call any Capsule API v2 endpoint the crm_* tools do not cover \
-                (tracks, saved filters, titles, site, ...). The server adds the credential. \
-                Writes are sent once, never retried. Prefer the crm_* tools where they exist.",
+            description: "Call a Capsule API v2 endpoint the crm_* tools do not cover (tracks, filters, site, ...). Writes are sent once, never retried.",
             toolset: "proxy",
             kind: Kind::Proxy,
         },

@@ -61,6 +61,7 @@ fn to_object(schema: schemars::Schema) -> JsonObject {
 pub fn input_schema<A: JsonSchema>() -> JsonObject {
     let mut schema = to_object(generator(false).into_root_schema_for::<A>());
     normalize_object(&mut schema);
+    compact_input(&mut schema);
     // The 2020-12 dialect is the default for tool schemas; some clients reject the keyword.
     schema.remove("$schema");
     schema.remove("title");
@@ -112,6 +113,30 @@ pub fn require(schema: &mut JsonObject, names: &[&str]) {
     }
 }
 
+/// Removes `names` from the properties of the sub-schema at `path` (each step a property
+/// name, `items` entered on the way when the property is an array).
+pub fn remove_properties(schema: &mut JsonObject, path: &[&str], names: &[&str]) {
+    let mut at = schema;
+    for step in path {
+        let Some(Value::Object(next)) = at.get_mut("properties").and_then(|p| p.get_mut(*step))
+        else {
+            return;
+        };
+        at = next;
+        if at.contains_key("items") {
+            let Some(Value::Object(items)) = at.get_mut("items") else {
+                return;
+            };
+            at = items;
+        }
+    }
+    if let Some(Value::Object(props)) = at.get_mut("properties") {
+        for n in names {
+            props.remove(*n);
+        }
+    }
+}
+
 /// `["string", "null"]` → `"string"`, and no `null` among the `enum` values.
 fn strip_null_type(prop: &mut JsonObject) {
     if let Some(Value::Array(options)) = prop.get_mut("enum") {
@@ -124,6 +149,52 @@ fn strip_null_type(prop: &mut JsonObject) {
             _ => Value::Array(kept),
         };
         prop.insert("type".into(), value);
+    }
+}
+
+/// What a model pays for on every turn, cut to what it needs: plain types (`null` is "left
+/// out" unless a tool says null clears, see `ToolSpec::nulls_clear`), no `default`s (the
+/// descriptions say them where they matter), no `minimum: 0` of unsigned Rust integers.
+fn compact_input(map: &mut JsonObject) {
+    strip_null_type(map);
+    // `anyOf: [X, {type: null}]` (an optional enum or struct) is X.
+    if let Some(Value::Array(branches)) = map.get_mut("anyOf") {
+        branches.retain(|b| b.get("type") != Some(&Value::String("null".into())));
+        if branches.len() == 1
+            && let Some(Value::Object(only)) = branches.pop()
+        {
+            map.remove("anyOf");
+            for (k, v) in only {
+                map.entry(k).or_insert(v);
+            }
+        }
+    }
+    map.remove("default");
+    if map.get("minimum").and_then(Value::as_f64) == Some(0.0) {
+        map.remove("minimum");
+    }
+    for key in SCHEMA_KEYS {
+        if let Some(Value::Object(v)) = map.get_mut(*key) {
+            compact_input(v);
+        }
+    }
+    for key in SCHEMA_LIST_KEYS {
+        if let Some(Value::Array(list)) = map.get_mut(*key) {
+            for v in list.iter_mut() {
+                if let Value::Object(v) = v {
+                    compact_input(v);
+                }
+            }
+        }
+    }
+    for key in SCHEMA_MAP_KEYS {
+        if let Some(Value::Object(props)) = map.get_mut(*key) {
+            for v in props.values_mut() {
+                if let Value::Object(v) = v {
+                    compact_input(v);
+                }
+            }
+        }
     }
 }
 
@@ -263,7 +334,10 @@ mod tests {
             input["properties"]["body"],
             json!({"description": "Anything."})
         );
-        assert_eq!(input["properties"]["n"]["minimum"], 0);
+        assert_eq!(
+            input["properties"]["n"],
+            json!({"description": "A count.", "type": "integer"})
+        );
     }
 
     #[test]

@@ -31,22 +31,21 @@ pub struct TaskFilters {
     /// `open` (default), `completed`, `pending` or `all`.
     #[serde(default)]
     pub status: Option<String>,
-    /// Only tasks owned by this user (id from crm_list_users).
     #[serde(default)]
     pub owner_id: Option<String>,
-    /// Only tasks linked to this account. Capsule has no task list per record: applied to each page, which may then hold fewer than `limit`.
+    /// Filtered per page.
     #[serde(default)]
     pub account_id: Option<String>,
-    /// Only tasks linked to this contact; applied to each page like `account_id`.
+    /// Filtered per page.
     #[serde(default)]
     pub contact_id: Option<String>,
-    /// Only tasks linked to this opportunity; applied to each page like `account_id`.
+    /// Filtered per page.
     #[serde(default)]
     pub opportunity_id: Option<String>,
-    /// Only tasks linked to this project; applied to each page like `account_id`.
+    /// Filtered per page.
     #[serde(default)]
     pub project_id: Option<String>,
-    /// Only tasks changed after this ISO-8601 timestamp; applied to each page like `account_id`.
+    /// Changed after (ISO-8601); Filtered per page.
     #[serde(default)]
     pub updated_after: Option<String>,
 }
@@ -61,9 +60,7 @@ pub struct ListTasks {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct GetTask {
-    /// Task id from crm_list_tasks.
     pub id: String,
-    /// Add the untouched Capsule record as `remote_data` (large; only when needed).
     #[serde(default)]
     pub include_remote_data: bool,
 }
@@ -72,27 +69,22 @@ pub struct GetTask {
 pub struct CreateTask {
     #[serde(flatten)]
     pub fields: TaskFields,
-    /// Check and resolve everything, return the Capsule request without sending it.
     #[serde(default)]
     pub dry_run: bool,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct UpdateTask {
-    /// Task id from crm_list_tasks.
     pub id: String,
     #[serde(flatten)]
     pub fields: TaskFields,
-    /// Check and resolve everything, return the Capsule request without sending it.
     #[serde(default)]
     pub dry_run: bool,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct DeleteTask {
-    /// Task id from crm_list_tasks.
     pub id: String,
-    /// Return the Capsule request without sending it.
     #[serde(default)]
     pub dry_run: bool,
 }
@@ -280,9 +272,7 @@ pub fn tools() -> Vec<ToolSpec> {
             Meta {
                 name: "crm_list_tasks",
                 title: "List tasks",
-                description: "List tasks; open ones unless `status` says otherwise. Filters \
-                    combine (AND). One page per call: pass `next_cursor` back as `cursor`; \
-                    `fetch_all` reads up to `max_records` at once.",
+                description: "List tasks (open unless `status`). Filters combine (AND).",
                 toolset: "tasks",
                 kind: Kind::Read,
             },
@@ -292,8 +282,7 @@ pub fn tools() -> Vec<ToolSpec> {
             Meta {
                 name: "crm_get_task",
                 title: "Get task",
-                description: "Get one task by id, with its type, owner, due date and the \
-                    record it is linked to.",
+                description: "Get one task, the whole record.",
                 toolset: "tasks",
                 kind: Kind::Read,
             },
@@ -303,9 +292,7 @@ pub fn tools() -> Vec<ToolSpec> {
             Meta {
                 name: "crm_create_task",
                 title: "Create task",
-                description: "Create a task. Needs `subject` and `due_date`; links at most \
-                    one of `account_id`, `contact_id`, `opportunity_id`, `project_id`. \
-                    Returns the stored task.",
+                description: "Create a task. Needs `subject` and `due_date`; links at most one record.",
                 toolset: "tasks",
                 kind: Kind::Create,
             },
@@ -316,9 +303,7 @@ pub fn tools() -> Vec<ToolSpec> {
             Meta {
                 name: "crm_update_task",
                 title: "Update task",
-                description: "Change a task: fields left out keep their value, null clears \
-                    one. `status: completed` completes it (Capsule adds a \"task completed\" \
-                    entry to the linked record), `status: open` reopens it.",
+                description: "Change a task; null clears a field. `status: completed` completes it, `open` reopens it.",
                 toolset: "tasks",
                 kind: Kind::Update,
             },

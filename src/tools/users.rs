@@ -28,7 +28,6 @@ pub struct ListUsers {
 pub struct GetUser {
     /// User id from the list tool, or `me` for the connected user.
     pub id: String,
-    /// Add the untouched Capsule user as `remote_data`.
     #[serde(default)]
     pub include_remote_data: bool,
 }
@@ -85,8 +84,7 @@ pub fn tools() -> Vec<ToolSpec> {
             Meta {
                 name: LIST_TOOL,
                 title: "List users",
-                description: "List the CRM's users (who can own records), with email, \
-                    active and admin flags. Ids are what `owner_id` takes.",
+                description: "List CRM users (who can own records).",
                 toolset: "users",
                 kind: Kind::Read,
             },
@@ -96,8 +94,7 @@ pub fn tools() -> Vec<ToolSpec> {
             Meta {
                 name: "crm_get_user",
                 title: "Get user",
-                description: "Get one CRM user by id; `me` is the user the server is \
-                    connected as.",
+                description: "Get one CRM user; `me` is the connected user.",
                 toolset: "users",
                 kind: Kind::Read,
             },

@@ -55,31 +55,24 @@ pub struct AccountFields {
     /// Free-text background about the organisation.
     #[serde(default, deserialize_with = "super::input::double_option")]
     pub description: Option<Option<String>>,
-    /// User id from crm_list_users.
     #[serde(default)]
     pub owner_id: Option<String>,
-    /// Team id.
     #[serde(default)]
     pub team_id: Option<String>,
-    /// Added to the account; on update give `id` to change a row, `id` + `delete` to remove it.
     #[serde(default)]
     pub email_addresses: Option<Vec<super::input::EmailInput>>,
-    /// Phone numbers, as for `email_addresses`.
     #[serde(default)]
     pub phone_numbers: Option<Vec<super::input::PhoneInput>>,
-    /// Postal addresses, as for `email_addresses`.
+    /// `country`: English name, e.g. `United Kingdom`.
     #[serde(default)]
     pub addresses: Option<Vec<super::input::AddressInput>>,
-    /// Websites and social profiles, as for `email_addresses`.
+    /// `type`: `URL` (default), `LINKED_IN`, `TWITTER`, `GITHUB`, ...
     #[serde(default)]
     pub urls: Option<Vec<super::input::UrlInput>>,
-    /// Tag names to add (created if new).
     #[serde(default)]
     pub tags: Option<Vec<String>>,
-    /// `{ "field name or id": value }`; null clears. Names from crm_list_fields (entity_type account).
     #[serde(default)]
     pub custom_fields: Option<serde_json::Map<String, Value>>,
-    /// Raw Capsule party fields merged into the request body as-is.
     #[serde(default)]
     pub remote_data: Option<serde_json::Map<String, Value>>,
 }

@@ -60,13 +60,10 @@ pub struct Contact {
 /// and `null` clears one.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 pub struct ContactFields {
-    /// Given name.
     #[serde(default, deserialize_with = "super::input::double_option")]
     pub first_name: Option<Option<String>>,
-    /// Family name.
     #[serde(default, deserialize_with = "super::input::double_option")]
     pub last_name: Option<Option<String>>,
-    /// Job title.
     #[serde(default, deserialize_with = "super::input::double_option")]
     pub title: Option<Option<String>>,
     /// Salutation; must be one Capsule knows (`Mr`, `Mrs`, `Ms`, `Dr`, ...).
@@ -75,34 +72,26 @@ pub struct ContactFields {
     /// Free-text background about the person.
     #[serde(default, deserialize_with = "super::input::double_option")]
     pub description: Option<Option<String>>,
-    /// The organisation (account id from crm_list_accounts); null unlinks.
     #[serde(default, deserialize_with = "super::input::double_option")]
     pub account_id: Option<Option<String>>,
-    /// User id from crm_list_users.
     #[serde(default)]
     pub owner_id: Option<String>,
-    /// Team id.
     #[serde(default)]
     pub team_id: Option<String>,
-    /// Added to the contact; on update give `id` to change a row, `id` + `delete` to remove it.
     #[serde(default)]
     pub email_addresses: Option<Vec<super::input::EmailInput>>,
-    /// Phone numbers, as for `email_addresses`.
     #[serde(default)]
     pub phone_numbers: Option<Vec<super::input::PhoneInput>>,
-    /// Postal addresses, as for `email_addresses`.
+    /// `country`: English name, e.g. `United Kingdom`.
     #[serde(default)]
     pub addresses: Option<Vec<super::input::AddressInput>>,
-    /// Websites and social profiles, as for `email_addresses`.
+    /// `type`: `URL` (default), `LINKED_IN`, `TWITTER`, `GITHUB`, ...
     #[serde(default)]
     pub urls: Option<Vec<super::input::UrlInput>>,
-    /// Tag names to add (created if new).
     #[serde(default)]
     pub tags: Option<Vec<String>>,
-    /// `{ "field name or id": value }`; null clears. Names from crm_list_fields (entity_type contact).
     #[serde(default)]
     pub custom_fields: Option<serde_json::Map<String, Value>>,
-    /// Raw Capsule party fields merged into the request body as-is.
     #[serde(default)]
     pub remote_data: Option<serde_json::Map<String, Value>>,
 }

@@ -12,11 +12,9 @@ where
     Option::<T>::deserialize(d).map(Some)
 }
 
-/// An email address to add, change (`id`) or remove (`id` + `delete`).
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EmailInput {
-    /// Updates only: the row to change or delete (`email_addresses[].id` of the record).
     #[serde(default)]
     pub id: Option<String>,
     #[serde(default)]
@@ -24,16 +22,13 @@ pub struct EmailInput {
     #[serde(rename = "type", default)]
     #[schemars(extend("enum" = ["Home", "Work", null]))]
     pub kind: Option<String>,
-    /// Updates only: remove the row `id`.
     #[serde(default)]
     pub delete: bool,
 }
 
-/// A phone number to add, change (`id`) or remove (`id` + `delete`).
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PhoneInput {
-    /// Updates only: the row to change or delete (`phone_numbers[].id`).
     #[serde(default)]
     pub id: Option<String>,
     #[serde(default)]
@@ -41,16 +36,13 @@ pub struct PhoneInput {
     #[serde(rename = "type", default)]
     #[schemars(extend("enum" = ["Home", "Work", "Mobile", "Fax", "Direct", null]))]
     pub kind: Option<String>,
-    /// Updates only: remove the row `id`.
     #[serde(default)]
     pub delete: bool,
 }
 
-/// A postal address to add, change (`id`) or remove (`id` + `delete`).
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddressInput {
-    /// Updates only: the row to change or delete (`addresses[].id`).
     #[serde(default)]
     pub id: Option<String>,
     #[serde(default)]
@@ -63,31 +55,24 @@ pub struct AddressInput {
     pub state: Option<String>,
     #[serde(default)]
     pub postal_code: Option<String>,
-    /// English country name, e.g. `United Kingdom`, `United States`, `Germany`.
     #[serde(default)]
     pub country: Option<String>,
     #[serde(rename = "type", default)]
     #[schemars(extend("enum" = ["Home", "Postal", "Office", "Billing", "Shipping", null]))]
     pub kind: Option<String>,
-    /// Updates only: remove the row `id`.
     #[serde(default)]
     pub delete: bool,
 }
 
-/// A web address to add, change (`id`) or remove (`id` + `delete`).
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UrlInput {
-    /// Updates only: the row to change or delete (`urls[].id`).
     #[serde(default)]
     pub id: Option<String>,
-    /// The address, e.g. `https://acme.example` (or a handle for social services).
     #[serde(default)]
     pub url: Option<String>,
-    /// Service: `URL` (default), `LINKED_IN`, `TWITTER`, `FACEBOOK`, `GITHUB`, `YOUTUBE`, `INSTAGRAM`, ...
     #[serde(rename = "type", default)]
     pub kind: Option<String>,
-    /// Updates only: remove the row `id`.
     #[serde(default)]
     pub delete: bool,
 }

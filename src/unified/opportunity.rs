@@ -71,31 +71,27 @@ pub struct Opportunity {
 /// value and `null` clears one.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 pub struct OpportunityFields {
-    /// Deal name.
     #[serde(default)]
     pub name: Option<String>,
-    /// Free-text details of the deal; null clears.
     #[serde(default, deserialize_with = "super::input::double_option")]
     pub description: Option<Option<String>>,
-    /// Main party, an organisation (id from crm_list_accounts). Give this or `contact_id`.
+    /// Main party, an organisation. Give this or `contact_id`.
     #[serde(default)]
     pub account_id: Option<String>,
-    /// Main party, a person (id from crm_list_contacts). Give this or `account_id`.
+    /// Main party, a person. Give this or `account_id`.
     #[serde(default)]
     pub contact_id: Option<String>,
     /// Stage id from crm_list_stages; a Won or Lost stage closes the deal.
     #[serde(default)]
     pub stage_id: Option<String>,
-    /// Deal value.
     #[serde(default)]
     pub amount: Option<f64>,
     /// ISO 4217 code such as `GBP`; Capsule's default currency when left out.
     #[serde(default)]
     pub currency: Option<String>,
-    /// Why a lost deal was lost (id from Capsule `/lostreasons`); null clears.
+    /// Why a lost deal was lost (id from Capsule `/lostreasons`).
     #[serde(default, deserialize_with = "super::input::double_option")]
     pub lost_reason_id: Option<Option<String>>,
-    /// YYYY-MM-DD; null clears.
     #[serde(default, deserialize_with = "super::input::double_option")]
     pub expected_close_date: Option<Option<String>>,
     /// 0-100; only while the deal is open (defaults from the stage).
@@ -107,19 +103,14 @@ pub struct OpportunityFields {
     /// `FIXED`, `HOUR`, `DAY`, `WEEK`, `MONTH`, `QUARTER` or `YEAR`.
     #[serde(default)]
     pub duration_basis: Option<String>,
-    /// User id from crm_list_users.
     #[serde(default)]
     pub owner_id: Option<String>,
-    /// Team id.
     #[serde(default)]
     pub team_id: Option<String>,
-    /// Tag names to add (created if new).
     #[serde(default)]
     pub tags: Option<Vec<String>>,
-    /// `{ "field name or id": value }`; null clears. Names from crm_list_fields (entity_type opportunity).
     #[serde(default)]
     pub custom_fields: Option<serde_json::Map<String, Value>>,
-    /// Raw Capsule opportunity fields merged into the request body as-is.
     #[serde(default)]
     pub remote_data: Option<serde_json::Map<String, Value>>,
 }

@@ -64,37 +64,34 @@ pub struct ProjectFields {
     /// Free-text description of the project.
     #[serde(default, deserialize_with = "super::input::double_option")]
     pub description: Option<Option<String>>,
-    /// The main party, an organisation (id from crm_list_accounts). Create needs this or `contact_id`.
+    /// The main party, an organisation. Create needs this or `contact_id`.
     #[serde(default)]
     pub account_id: Option<String>,
-    /// The main party, a person (id from crm_list_contacts).
     #[serde(default)]
     pub contact_id: Option<String>,
-    /// Linked opportunity (id from crm_list_opportunities); null unlinks.
     #[serde(default, deserialize_with = "super::input::double_option")]
     pub opportunity_id: Option<Option<String>>,
-    /// Board stage id (crm_list_stages with entity project). A stage of another board moves the project to that board.
+    /// Board stage id (crm_list_stages with entity project). A stage of another board moves the
+    /// project to that board.
     #[serde(default, deserialize_with = "super::input::double_option")]
     pub stage_id: Option<Option<String>>,
     /// `open` or `closed` (closing sets `close_date`).
     #[serde(default)]
     pub status: Option<String>,
-    /// `YYYY-MM-DD`; null clears.
     #[serde(default, deserialize_with = "super::input::double_option")]
     pub expected_close_date: Option<Option<String>>,
-    /// User id from crm_list_users. Owner and team are written together: on update, the one left out keeps its current value.
+    /// Owner and team are written together: on update, the one left out keeps its current
+    /// value.
     #[serde(default, deserialize_with = "super::input::double_option")]
     pub owner_id: Option<Option<String>>,
-    /// Team id (directory_list_users groups); null takes the project off its team. The owner must be a member.
+    /// Team id (directory_list_users groups); null takes the project off its team. The owner
+    /// must be a member.
     #[serde(default, deserialize_with = "super::input::double_option")]
     pub team_id: Option<Option<String>>,
-    /// Tag names to add (created if new).
     #[serde(default)]
     pub tags: Option<Vec<String>>,
-    /// `{ "field name or id": value }`; null clears. Names from crm_list_fields (entity_type project).
     #[serde(default)]
     pub custom_fields: Option<serde_json::Map<String, Value>>,
-    /// Raw Capsule kase fields merged into the request body as-is.
     #[serde(default)]
     pub remote_data: Option<serde_json::Map<String, Value>>,
 }

@@ -60,10 +60,9 @@ pub struct TaskFields {
     /// The short title; required on create.
     #[serde(default)]
     pub subject: Option<String>,
-    /// The longer text.
     #[serde(default, deserialize_with = "super::input::double_option")]
     pub content: Option<Option<String>>,
-    /// Category id (from `type.id` of tasks); null clears.
+    /// Category id (from `type.id` of tasks).
     #[serde(default, deserialize_with = "super::input::double_option")]
     pub type_id: Option<Option<String>>,
     /// Category name such as `Call` or `Billing`, instead of `type_id`.
@@ -72,28 +71,25 @@ pub struct TaskFields {
     /// `YYYY-MM-DD`; required on create.
     #[serde(default)]
     pub due_date: Option<String>,
-    /// `HH:MM` or `HH:MM:SS` in the owner's time zone; null clears.
+    /// `HH:MM` or `HH:MM:SS` in the owner's time zone.
     #[serde(default, deserialize_with = "super::input::double_option")]
     pub due_time: Option<Option<String>>,
-    /// User id from crm_list_users; default the token's user.
+    /// Default: the token's user.
     #[serde(default)]
     pub owner_id: Option<String>,
-    /// Link to an organisation (crm_list_accounts). At most one of the four links; on update, setting one replaces the current link.
+    /// Link to an organisation. At most one of the four links; on update, setting one replaces
+    /// the current link.
     #[serde(default)]
     pub account_id: Option<String>,
-    /// Link to a person (crm_list_contacts).
     #[serde(default)]
     pub contact_id: Option<String>,
-    /// Link to an opportunity (crm_list_opportunities).
     #[serde(default)]
     pub opportunity_id: Option<String>,
-    /// Link to a project (crm_list_projects).
     #[serde(default)]
     pub project_id: Option<String>,
     /// `completed` completes the task, `open` reopens it (`pending` is Capsule's to set).
     #[serde(default)]
     pub status: Option<String>,
-    /// Raw Capsule task fields merged into the request body as-is.
     #[serde(default)]
     pub remote_data: Option<serde_json::Map<String, Value>>,
 }

@@ -18,5 +18,6 @@ mod sandbox;
 mod shape;
 mod stdio;
 mod tasks;
+mod tokens;
 mod transport;
 mod upstream;

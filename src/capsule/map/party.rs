@@ -163,7 +163,7 @@ pub fn to_contact(
         urls: urls(&p),
         tags: tags(&p),
         custom_fields: fields::read(p.fields.as_deref().unwrap_or_default(), defs),
-        picture_url: p.picture_url.clone(),
+        picture_url: uploaded_picture(&p.picture_url),
         last_activity_at: p.last_contacted_at.clone(),
         created_at: p.created_at.clone(),
         updated_at: p.updated_at.clone(),
@@ -200,7 +200,7 @@ pub fn to_account(
         website,
         tags: tags(&p),
         custom_fields: fields::read(p.fields.as_deref().unwrap_or_default(), defs),
-        picture_url: p.picture_url.clone(),
+        picture_url: uploaded_picture(&p.picture_url),
         last_activity_at: p.last_contacted_at.clone(),
         created_at: p.created_at.clone(),
         updated_at: p.updated_at.clone(),
@@ -588,9 +588,32 @@ pub fn query_json(q: &Query) -> Value {
     Value::Object(m)
 }
 
+/// A picture someone uploaded; Capsule's generated avatars (the same image for everyone, or
+/// initials on a placeholder) say nothing and cost tokens on every record.
+fn uploaded_picture(url: &Option<String>) -> Option<String> {
+    url.as_ref()
+        .filter(|u| {
+            !(u.contains("capsulecrm.com/theme/default/images/")
+                || u.starts_with("https://facehub.appspot.com/default/"))
+        })
+        .cloned()
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+    #[test]
+    fn generated_avatars_are_left_out() {
+        for generated in [
+            "https://capsulecrm.com/theme/default/images/person_avatar_70.png",
+            "https://facehub.appspot.com/default/person?text=AB&size=100",
+        ] {
+            assert_eq!(super::uploaded_picture(&Some(generated.into())), None);
+        }
+        let own = Some("https://example.test/me.jpg".to_string());
+        assert_eq!(super::uploaded_picture(&own), own);
+    }
+
     use super::*;
 
     use crate::capsule::map::fixture;
