@@ -39,7 +39,7 @@ pub struct Opportunity {
     /// 0-100.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub probability: Option<i64>,
-    /// Date closed, else the expected close date (YYYY-MM-DD).
+    /// The date it closed (won or lost); absent while open.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub close_date: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -4,7 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::common::*;
 
@@ -265,5 +265,38 @@ async fn lists_pipelines_and_stages_one_request_per_pipeline() {
     assert_eq!(b["entity"], "project");
     assert_eq!(b["stages"].as_array().unwrap().len(), 4);
     assert_eq!(requests(&sb, "GET /pipelines").await, 1, "cached");
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn open_deals_have_no_close_date_and_closed_ones_do() {
+    let sb = sandbox().await;
+    let client = stdio_client(&sb, &[]).await;
+    let all = ok(
+        &client,
+        "crm_list_opportunities",
+        json!({"fetch_all": true}),
+    )
+    .await;
+    let deals = all["result"].as_array().unwrap();
+    let open: Vec<&Value> = deals.iter().filter(|d| d["status"] == "open").collect();
+    let closed: Vec<&Value> = deals.iter().filter(|d| d["status"] != "open").collect();
+    assert!(!open.is_empty() && !closed.is_empty());
+    for d in &open {
+        assert!(
+            d.get("close_date").is_none(),
+            "an open deal has not closed: {d}"
+        );
+    }
+    assert!(
+        open.iter().any(|d| d["expected_close_date"].is_string()),
+        "the expected close date has its own field"
+    );
+    for d in &closed {
+        assert!(
+            d["close_date"].is_string(),
+            "a closed deal has its date: {d}"
+        );
+    }
     client.cancel().await.unwrap();
 }

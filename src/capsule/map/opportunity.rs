@@ -127,7 +127,8 @@ pub fn to_opportunity(
         pipeline: milestone.map(|m| m.pipeline.clone()),
         status: status.name().to_owned(),
         probability: o.probability,
-        close_date: o.closed_on.clone().or_else(|| o.expected_close_on.clone()),
+        // Capsule keeps `closedOn` only for closed deals; the expected date is its own field.
+        close_date: o.closed_on.clone(),
         expected_close_date: o.expected_close_on.clone(),
         lost_reason: ref_of(&o.lost_reason),
         duration: o.duration,
@@ -499,11 +500,7 @@ mod tests {
         );
         assert_eq!(o.status, "open");
         assert_eq!(o.probability, Some(50));
-        assert_eq!(
-            o.close_date.as_deref(),
-            Some("2015-10-31"),
-            "expected close"
-        );
+        assert_eq!(o.close_date, None, "an open deal has not closed");
         assert_eq!(o.expected_close_date.as_deref(), Some("2015-10-31"));
         assert_eq!(o.duration_basis.as_deref(), Some("FIXED"));
         assert_eq!(
