@@ -342,14 +342,21 @@ pub async fn write<T>(
     if id.is_none() && body.is_empty() {
         return Err(ToolError::invalid("nothing to write"));
     }
+    let mut body = body;
     if let Some((given, _)) = id {
         if body.is_empty() {
             return Err(ToolError::invalid(
                 "nothing to change: give at least one field to update",
             ));
         }
-        // Refuse to write contact fields onto an organisation (or the reverse).
-        fetch(app, noun, given, false).await?;
+        // Refuse to write contact fields onto an organisation (or the reverse), and leave out
+        // rows and tags the record already has: the update stays idempotent.
+        let current = fetch(app, noun, given, true).await?;
+        party::drop_existing_rows(&mut body, &current);
+        if body.is_empty() {
+            let defs = definitions_for(app, &[&current]).await?;
+            return Ok(WriteResult::Record(map_fn(&current, &defs, false)?));
+        }
     }
     let raw = target.send(app, &PARTIES, body, Some(party::EMBED)).await?;
     let defs = definitions_for(app, &[&raw]).await?;

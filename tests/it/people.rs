@@ -504,3 +504,58 @@ async fn lists_deleted_and_restricted_records_since_a_time() {
     assert!(after["next_cursor"].is_null());
     client.cancel().await.unwrap();
 }
+
+#[tokio::test]
+async fn the_same_update_twice_stores_one_copy() {
+    let sb = sandbox().await;
+    let client = stdio_client(&sb, &[]).await;
+    let id = ok(&client, "crm_list_contacts", json!({"limit": 1})).await["result"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let update = json!({
+        "id": id,
+        "email_addresses": [{"email": "twice@example.com", "type": "Work"}],
+        "phone_numbers": [{"number": "+44 7700 900123"}],
+        "urls": [{"url": "https://twice.example"}],
+        "addresses": [{"street_1": "1 Twice Road", "city": "Leeds"}],
+        "tags": ["Twice"],
+    });
+    ok(&client, "crm_update_contact", update.clone()).await;
+    // Again, with the email in another case and the phone written another way.
+    let mut again = update.clone();
+    again["email_addresses"][0]["email"] = json!("TWICE@example.com");
+    again["phone_numbers"][0]["number"] = json!("+447700900123");
+    let got = ok(&client, "crm_update_contact", again).await;
+    let count = |list: &str, key: &str, needle: &str| {
+        got[list]
+            .as_array()
+            .map(|rows| {
+                rows.iter()
+                    .filter(|r| {
+                        r[key]
+                            .as_str()
+                            .is_some_and(|v| v.to_lowercase().contains(needle))
+                    })
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    assert_eq!(count("email_addresses", "email", "twice@"), 1, "{got}");
+    assert_eq!(count("phone_numbers", "number", "900123"), 1, "{got}");
+    assert_eq!(count("urls", "url", "twice.example"), 1, "{got}");
+    assert_eq!(count("addresses", "street_1", "twice road"), 1, "{got}");
+    let tags: Vec<&str> = got["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t["name"].as_str().or(t.as_str()))
+        .filter(|t| *t == "Twice")
+        .collect();
+    assert_eq!(tags.len(), 1, "{got}");
+    // Sent a third time unchanged: nothing new to write, so no PUT reaches Capsule.
+    let puts = requests(&sb, "PUT /parties/{id}").await;
+    ok(&client, "crm_update_contact", update).await;
+    assert_eq!(requests(&sb, "PUT /parties/{id}").await, puts);
+    client.cancel().await.unwrap();
+}

@@ -599,6 +599,70 @@ fn uploaded_picture(url: &Option<String>) -> Option<String> {
         .cloned()
 }
 
+/// Leaves out of an update body the new rows the record already has (`current`, the party as
+/// Capsule holds it, with its tags embedded): Capsule appends every row it is sent, so the same
+/// update sent twice would store a second copy. Emails and tag names compare without case,
+/// phone numbers by their digits, web addresses and postal addresses by their text. Rows with
+/// an `id` (changes, deletes) are kept.
+pub fn drop_existing_rows(body: &mut Map<String, Value>, current: &Value) {
+    fn norm(v: Option<&Value>) -> String {
+        v.and_then(Value::as_str)
+            .unwrap_or_default()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .to_lowercase()
+    }
+    fn digits(v: Option<&Value>) -> String {
+        v.and_then(Value::as_str)
+            .unwrap_or_default()
+            .chars()
+            .filter(char::is_ascii_digit)
+            .collect()
+    }
+    type Key = fn(&Value) -> String;
+    let keys: [(&str, Key); 5] = [
+        ("emailAddresses", |r| norm(r.get("address"))),
+        ("phoneNumbers", |r| digits(r.get("number"))),
+        ("websites", |r| {
+            format!("{}|{}", norm(r.get("service")), norm(r.get("address")))
+        }),
+        ("addresses", |r| {
+            ["street", "city", "state", "zip", "country"]
+                .iter()
+                .map(|k| norm(r.get(*k)))
+                .collect::<Vec<_>>()
+                .join("|")
+        }),
+        ("tags", |r| norm(r.get("name"))),
+    ];
+    for (list, key) in keys {
+        let Some(Value::Array(rows)) = body.get_mut(list) else {
+            continue;
+        };
+        let mut have: Vec<String> = current
+            .get(list)
+            .and_then(Value::as_array)
+            .map(|rows| rows.iter().map(key).collect())
+            .unwrap_or_default();
+        rows.retain(|row| {
+            if row.get("id").is_some() {
+                return true;
+            }
+            let k = key(row);
+            if k.is_empty() || k.chars().all(|c| c == '|') || !have.contains(&k) {
+                have.push(k);
+                true
+            } else {
+                false
+            }
+        });
+        if rows.is_empty() {
+            body.remove(list);
+        }
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
