@@ -344,6 +344,16 @@ async fn walk(walker: Walker, transport: Transport) {
         })
         .collect();
 
+    // The TypeScript walk also read every resource and template and got every prompt.
+    if matches!(walker, Walker::TypeScript(_)) {
+        let b = &report["beyond"];
+        for (what, want) in [("resources", 11), ("templates", 5), ("prompts", 5)] {
+            if b[what].as_u64() != Some(want) {
+                problems.push(format!("walk: {what}: read {}, expected {want}", b[what]));
+            }
+        }
+    }
+
     // The walk covered everything: every served tool, every derived case.
     let expected = expected_cases();
     let listed = report["tools_listed"].as_u64().unwrap_or(0);
