@@ -16,9 +16,13 @@
 
 pub mod app;
 pub mod capsule;
+pub mod completions;
 pub mod config;
+pub mod confirm;
 pub mod credentials;
 pub mod login;
+pub mod prompts;
+pub mod resources;
 pub mod sandbox;
 pub mod server;
 pub mod tools;

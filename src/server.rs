@@ -1,19 +1,30 @@
 //! The rmcp `ServerHandler`: the tool registry after the serving policy (read-only mode,
 //! toolsets, allow-list), argument checks, and each call run under its cancellation token.
 
-use std::{collections::BTreeMap, sync::Arc, time::Instant};
+#![allow(deprecated)] // MCP logging: deprecated by SEP-2577, still what handshake-era clients use.
+
+use std::{
+    collections::BTreeMap,
+    sync::{Arc, Mutex},
+    time::Instant,
+};
 
 use rmcp::{
     ErrorData as McpError, RoleServer, ServerHandler,
     model::{
-        CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
-        ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+        CallToolRequestParams, CallToolResponse, CallToolResult, CompleteRequestParams,
+        CompleteResult, ContentBlock, GetPromptRequestParams, GetPromptResponse, Implementation,
+        ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
+        LoggingLevel, LoggingMessageNotificationParam, PaginatedRequestParams,
+        ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult, ServerCapabilities,
+        ServerConfig, SetLevelRequestParams, Tool,
     },
     service::RequestContext,
 };
 
 use crate::{
     app::App,
+    completions, confirm, prompts, resources,
     tools::{self, CallCx, ToolSpec},
 };
 
@@ -106,16 +117,67 @@ impl Registry {
     }
 }
 
-/// One MCP server over one Capsule credential. Cheap to clone (HTTP sessions each get one).
-#[derive(Clone)]
+/// One MCP server over one Capsule credential. Cheap to clone: HTTP sessions each get a clone,
+/// which shares the app, registry and completion cache but starts its own session state (the
+/// MCP log level).
 pub struct CapsuleMcp {
     app: Arc<App>,
     registry: Arc<Registry>,
+    completions: Arc<completions::Cache>,
+    /// The level `logging/setLevel` asked for; no log notifications until a client sets one.
+    log_level: Arc<Mutex<Option<LoggingLevel>>>,
+}
+
+impl Clone for CapsuleMcp {
+    fn clone(&self) -> Self {
+        Self {
+            app: self.app.clone(),
+            registry: self.registry.clone(),
+            completions: self.completions.clone(),
+            log_level: Arc::default(),
+        }
+    }
+}
+
+/// Severity order of MCP log levels.
+fn rank(l: LoggingLevel) -> u8 {
+    match l {
+        LoggingLevel::Debug => 0,
+        LoggingLevel::Info => 1,
+        LoggingLevel::Notice => 2,
+        LoggingLevel::Warning => 3,
+        LoggingLevel::Error => 4,
+        LoggingLevel::Critical => 5,
+        LoggingLevel::Alert => 6,
+        LoggingLevel::Emergency => 7,
+    }
 }
 
 impl CapsuleMcp {
     pub fn new(app: Arc<App>, registry: Arc<Registry>) -> Self {
-        Self { app, registry }
+        Self {
+            app,
+            registry,
+            completions: Arc::default(),
+            log_level: Arc::default(),
+        }
+    }
+
+    /// Sends a log event to the client when its level lets it through.
+    async fn log(
+        &self,
+        ctx: &RequestContext<RoleServer>,
+        level: LoggingLevel,
+        data: serde_json::Value,
+    ) {
+        let wanted = self.log_level.lock().ok().and_then(|l| *l);
+        if wanted.is_some_and(|w| rank(level) >= rank(w)) {
+            let param =
+                LoggingMessageNotificationParam::new(level, data).with_logger("capsule-mcp");
+            if let Err(e) = ctx.peer.notify_logging_message(param).await {
+                tracing::debug!(error = %e, "log notification not delivered");
+            }
+        }
     }
 
     pub fn registry(&self) -> &Registry {
@@ -148,12 +210,20 @@ pub fn error_result(e: &tools::ToolError) -> CallToolResult {
 
 impl ServerHandler for CapsuleMcp {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
-            .with_server_info(Implementation::new(
-                "capsule-mcp",
-                env!("CARGO_PKG_VERSION"),
-            ))
-            .with_instructions(INSTRUCTIONS)
+        ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_resources()
+                .enable_prompts()
+                .enable_completions()
+                .enable_logging()
+                .build(),
+        )
+        .with_server_info(Implementation::new(
+            "capsule-mcp",
+            env!("CARGO_PKG_VERSION"),
+        ))
+        .with_instructions(INSTRUCTIONS)
     }
 
     async fn list_tools(
@@ -182,31 +252,140 @@ impl ServerHandler for CapsuleMcp {
                 None,
             ));
         };
+        let name = request.name.to_string();
         let cx = CallCx {
             peer: Some(ctx.peer.clone()),
             progress_token: ctx.meta.get_progress_token(),
             ct: ctx.ct.clone(),
         };
         let started = Instant::now();
-        let outcome = tokio::select! {
+        let peer = ctx.peer.clone();
+        let asks = confirm::can_ask(ctx.protocol_version(), ctx.client_capabilities().as_ref());
+        let app = self.app.clone();
+        let registry = self.registry.clone();
+        let run = async move {
+            if asks {
+                confirm::before_delete(&app, &registry, spec, request.arguments.as_ref(), &peer)
+                    .await?;
+            }
+            spec.call(app, request.arguments, cx).await
+        };
+        let (outcome, capsule_requests) = tokio::select! {
             // Dropping the call drops its in-flight Capsule request (the connection closes).
             _ = ctx.ct.cancelled() => {
-                tracing::info!(tool = %request.name, "call cancelled");
+                tracing::info!(tool = %name, "call cancelled");
                 return Err(McpError::internal_error("cancelled", None));
             }
-            r = spec.call(self.app.clone(), request.arguments, cx) => r,
+            r = crate::capsule::client::tally(run) => r,
         };
         let ms = started.elapsed().as_millis() as u64;
-        let result = match outcome {
+        let (result, level, event) = match outcome {
             Ok(value) => {
-                tracing::info!(tool = %request.name, ms, "call ok");
-                CallToolResult::structured(value)
+                tracing::info!(tool = %name, ms, capsule_requests, "call ok");
+                (
+                    CallToolResult::structured(value),
+                    LoggingLevel::Info,
+                    serde_json::json!({"event": "tool_call", "tool": name, "outcome": "ok",
+                        "duration_ms": ms, "capsule_requests": capsule_requests}),
+                )
             }
             Err(e) => {
-                tracing::info!(tool = %request.name, ms, code = e.code(), status = e.status(), "call failed");
-                error_result(&e)
+                tracing::info!(tool = %name, ms, capsule_requests, code = e.code(), status = e.status(), "call failed");
+                (
+                    error_result(&e),
+                    LoggingLevel::Warning,
+                    serde_json::json!({"event": "tool_call", "tool": name, "outcome": "error",
+                        "error_code": e.code(), "duration_ms": ms,
+                        "capsule_requests": capsule_requests}),
+                )
             }
         };
+        self.log(&ctx, level, event).await;
         Ok(result.into())
+    }
+
+    async fn set_level(
+        &self,
+        request: SetLevelRequestParams,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        if let Ok(mut l) = self.log_level.lock() {
+            *l = Some(request.level);
+        }
+        Ok(())
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, McpError> {
+        Ok(ListResourcesResult {
+            resources: resources::list(&self.registry),
+            ..Default::default()
+        })
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, McpError> {
+        Ok(ListResourceTemplatesResult {
+            resource_templates: resources::templates(&self.registry),
+            ..Default::default()
+        })
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, McpError> {
+        let value = resources::read(self.app.clone(), &self.registry, &request.uri).await?;
+        Ok(ReadResourceResponse::Complete(ReadResourceResult::new(
+            vec![resources::contents(&request.uri, &value)],
+        )))
+    }
+
+    async fn list_prompts(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, McpError> {
+        Ok(ListPromptsResult {
+            prompts: prompts::list(&self.registry),
+            ..Default::default()
+        })
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, McpError> {
+        let result = prompts::get(
+            self.app.clone(),
+            &self.registry,
+            &request.name,
+            request.arguments,
+        )
+        .await?;
+        Ok(GetPromptResponse::Complete(result))
+    }
+
+    async fn complete(
+        &self,
+        request: CompleteRequestParams,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<CompleteResult, McpError> {
+        let info = completions::complete(
+            self.app.clone(),
+            &self.registry,
+            &self.completions,
+            &request,
+        )
+        .await?;
+        Ok(CompleteResult::new(info))
     }
 }

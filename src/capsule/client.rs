@@ -229,6 +229,21 @@ struct Inner {
     opts: ClientOptions,
 }
 
+tokio::task_local! {
+    static TALLY: std::sync::Arc<std::sync::atomic::AtomicU64>;
+}
+
+/// Counts the HTTP requests sent while `fut` runs on this task (for the MCP log events).
+pub async fn tally<F: std::future::Future>(fut: F) -> (F::Output, u64) {
+    let n = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let out = TALLY.scope(n.clone(), fut).await;
+    (out, n.load(std::sync::atomic::Ordering::Relaxed))
+}
+
+fn tally_one() {
+    let _ = TALLY.try_with(|n| n.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+}
+
 /// A Capsule API client for one credential. Cheap to clone; clones share the rate-limit state.
 #[derive(Clone)]
 pub struct CapsuleClient {
@@ -497,6 +512,7 @@ impl CapsuleClient {
         if let Some(body) = &req.body {
             builder = builder.json(body);
         }
+        tally_one();
         let resp = builder.send().await.map_err(|e| classify(&e))?;
         let status = resp.status().as_u16();
         let headers = resp

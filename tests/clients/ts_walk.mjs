@@ -105,9 +105,56 @@ for (const tool of tools) {
     for (const f of found) problem(tool.name, c.name, f);
   }
 }
+// Beyond tools: list and read every resource and template, list and get every prompt with
+// arguments from completion/complete. The SDK validates each result against its schemas.
+const beyond = { resources: 0, templates: 0, prompts: 0, completions: 0 };
+const readJson = async (uri) => {
+  const r = await client.readResource({ uri });
+  const c = r.contents?.[0];
+  if (r.contents?.length !== 1 || c.uri !== uri || c.mimeType !== "application/json") {
+    problem("resources/read", uri, `unexpected contents: ${JSON.stringify(r).slice(0, 300)}`);
+    return;
+  }
+  JSON.parse(c.text);
+};
+try {
+  for (const r of (await client.listResources()).resources) {
+    await readJson(r.uri);
+    beyond.resources += 1;
+  }
+  for (const t of (await client.listResourceTemplates()).resourceTemplates) {
+    const done = await client.complete({ ref: { type: "ref/resource", uri: t.uriTemplate }, argument: { name: "id", value: "" } });
+    beyond.completions += 1;
+    const id = done.completion.values[0];
+    if (id === undefined) {
+      problem("completion/complete", t.uriTemplate, "no ids to complete");
+      continue;
+    }
+    await readJson(t.uriTemplate.replace("{id}", id));
+    beyond.templates += 1;
+  }
+  const fallback = { summary: "Agreed a demo", email: "nobody@example.com" };
+  for (const p of (await client.listPrompts()).prompts) {
+    const args = {};
+    for (const a of p.arguments ?? []) {
+      if (!a.required) continue;
+      const done = await client.complete({ ref: { type: "ref/prompt", name: p.name }, argument: { name: a.name, value: "" } });
+      beyond.completions += 1;
+      args[a.name] = done.completion.values[0] ?? fallback[a.name];
+    }
+    const got = await client.getPrompt({ name: p.name, arguments: args });
+    if (!(got.messages?.length >= 1) || got.messages[0].content.type !== "text") {
+      problem("prompts/get", p.name, `unexpected messages: ${JSON.stringify(got).slice(0, 300)}`);
+    }
+    beyond.prompts += 1;
+  }
+} catch (e) {
+  problem("beyond-tools", "resources/prompts/completions", describe(e));
+}
 await client.close();
 
 const report = {
+  beyond,
   client: label,
   transport: opts.transport,
   protocol_version: protocol,

@@ -2,6 +2,7 @@
 //! Capsule on loopback, plus the recorded Capsule fixtures.
 
 mod arguments;
+mod beyond;
 mod catalogue;
 mod client;
 mod common;
