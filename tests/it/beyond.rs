@@ -523,7 +523,8 @@ async fn a_declined_delete_sends_nothing_to_capsule() {
     let msg = asked.lock().unwrap().clone();
     assert_eq!(msg.len(), 1);
     assert!(
-        msg[0].contains(&name) && msg[0].contains("cascades"),
+        // The question names the record and what Capsule deletes with it.
+        msg[0].contains(&name) && msg[0].contains("with its notes, tasks"),
         "{msg:?}"
     );
     ok(&c, "crm_get_contact", json!({"id": id})).await;
