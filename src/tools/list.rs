@@ -14,12 +14,38 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{CallCx, ToolError};
-use crate::unified::ListResult;
+use crate::unified::{ListResult, Summary};
 
 pub const DEFAULT_LIMIT: u32 = 50;
 pub const MAX_LIMIT: u32 = 100;
 pub const DEFAULT_MAX_RECORDS: u32 = 500;
 pub const MAX_MAX_RECORDS: u32 = 5_000;
+
+/// The most o200k_base tokens a list result's text may take (issue 10: ≤ 8,000).
+pub const BUDGET_TOKENS: usize = 8_000;
+/// A conservative bytes-per-token of our compact JSON: the bench measures 3.3 to 3.9 on list
+/// results (`cargo bench --bench context`); fewer bytes a token here means fewer records.
+pub const BYTES_PER_TOKEN: usize = 3;
+/// Bytes left for the records once the envelope (`next_cursor`, counts) is paid.
+pub const BUDGET_BYTES: usize = BUDGET_TOKENS * BYTES_PER_TOKEN - 600;
+
+/// How much of each record a list returns: a lean summary (default) or the whole record.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Detail {
+    #[default]
+    Summary,
+    Full,
+}
+
+impl Detail {
+    pub fn apply<T: Summary>(self, record: T) -> T {
+        match self {
+            Detail::Summary => record.summary(),
+            Detail::Full => record,
+        }
+    }
+}
 
 /// Paging arguments of every list tool.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
@@ -192,6 +218,7 @@ pub async fn run<T, F, Fut>(
     fetch: F,
 ) -> Result<ListResult<T>, ToolError>
 where
+    T: Serialize,
     F: FnMut(u32, u32) -> Fut,
     Fut: Future<Output = Result<Fetched<T>, ToolError>>,
 {
@@ -205,9 +232,29 @@ pub async fn run_capped<T, F, Fut>(
     filters: Value,
     cx: &CallCx,
     cap: u32,
+    fetch: F,
+) -> Result<ListResult<T>, ToolError>
+where
+    T: Serialize,
+    F: FnMut(u32, u32) -> Fut,
+    Fut: Future<Output = Result<Fetched<T>, ToolError>>,
+{
+    run_budgeted(tool, paging, filters, cx, cap, BUDGET_BYTES, fetch).await
+}
+
+/// [`run_capped`] with the records' compact JSON held to `budget` bytes: the record that would
+/// pass it and those after it are left for `next_cursor` (at least one record is returned).
+async fn run_budgeted<T, F, Fut>(
+    tool: &str,
+    paging: &Paging,
+    filters: Value,
+    cx: &CallCx,
+    cap: u32,
+    budget: usize,
     mut fetch: F,
 ) -> Result<ListResult<T>, ToolError>
 where
+    T: Serialize,
     F: FnMut(u32, u32) -> Fut,
     Fut: Future<Output = Result<Fetched<T>, ToolError>>,
 {
@@ -217,14 +264,26 @@ where
     let mut skip = start.skip as usize;
     let mut result = Vec::new();
     let mut pages = 0u32;
+    let mut used = 0usize;
+    let mut over_budget = false;
     // Where the next call goes on: (Capsule page, records of it already returned).
     let next = loop {
         let fetched = fetch(page, start.per_page).await?;
         pages += 1;
         let on_page = fetched.items.len();
         let room = start.want.saturating_sub(result.len());
-        let taken = on_page.saturating_sub(skip).min(room);
-        result.extend(fetched.items.into_iter().skip(skip).take(taken));
+        let mut taken = 0usize;
+        for item in fetched.items.into_iter().skip(skip).take(room) {
+            // A comma or bracket each.
+            let size = serde_json::to_vec(&item).map_or(0, |b| b.len()) + 1;
+            if used + size > budget && !result.is_empty() {
+                over_budget = true;
+                break;
+            }
+            used += size;
+            result.push(item);
+            taken += 1;
+        }
         if paging.fetch_all {
             cx.progress(
                 result.len() as f64,
@@ -233,8 +292,8 @@ where
             )
             .await;
         }
-        if skip + taken < on_page {
-            // Cut: the rest of this page comes next.
+        if skip + taken < on_page || over_budget {
+            // Cut (to `limit`, `max_records` or the budget): the rest of this page comes next.
             break Some((page, skip + taken));
         }
         if !fetched.has_next {
@@ -259,6 +318,7 @@ where
         result_count: result.len(),
         result,
         next_cursor,
+        truncated: over_budget.then(|| "budget".to_owned()),
     })
 }
 
