@@ -275,7 +275,8 @@ where
         for item in fetched.items.into_iter().skip(skip).take(room) {
             // A comma or bracket each.
             let size = serde_json::to_vec(&item).map_or(0, |b| b.len()) + 1;
-            if used + size > budget && !result.is_empty() {
+            // `fetch_all` asked for every record up to `max_records`: a page's budget is not its.
+            if !paging.fetch_all && used + size > budget && !result.is_empty() {
                 over_budget = true;
                 break;
             }

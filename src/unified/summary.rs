@@ -142,7 +142,6 @@ impl Summary for Task {
             content: None,
             completed_by: None,
             created_at: None,
-            updated_at: None,
             ..self
         }
     }
