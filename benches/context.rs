@@ -104,6 +104,8 @@ async fn main() {
         .filter(|p| ids.contains(&p["id"].to_string()))
         .collect();
     let page_t = tokens(&bpe, &page.to_string());
+    let bytes_per_token =
+        |v: &Value| v.to_string().len() as f64 / tokens(&bpe, &v.to_string()) as f64;
     // The same parties, as Capsule sends them (fetched one by one where the page differs).
     let mut raw_t = tokens(&bpe, &json!({ "parties": raw_people }).to_string());
     if raw_people.len() != ids.len() {
@@ -145,6 +147,14 @@ async fn main() {
         "crm_get_contact: {get_t} vs raw party {raw_one_t}: {:.2}x",
         get_t as f64 / raw_one_t as f64
     );
+    let full = call("crm_list_contacts", json!({"limit": 100, "detail": "full"})).await;
+    println!(
+        "crm_list_contacts limit 100 detail full: {} tokens, {} records, truncated {}, {:.2} bytes a token",
+        tokens(&bpe, &full.to_string()),
+        full["result_count"],
+        full["truncated"],
+        bytes_per_token(&full)
+    );
     for (name, args) in [
         ("crm_list_accounts", json!({})),
         ("crm_list_opportunities", json!({})),
@@ -156,9 +166,10 @@ async fn main() {
     ] {
         let v = call(name, args).await;
         println!(
-            "{name} (default arguments): {} tokens, {} records",
+            "{name} (default arguments): {} tokens, {} records, {:.2} bytes a token",
             tokens(&bpe, &v.to_string()),
-            v["result_count"]
+            v["result_count"],
+            bytes_per_token(&v)
         );
     }
 }

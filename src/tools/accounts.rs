@@ -6,7 +6,7 @@ use serde::Deserialize;
 use super::{
     Kind, Meta, ToolError, ToolSpec,
     contacts::{DeleteById, GetById},
-    list::Paging,
+    list::{Detail, Paging},
     parties::{self, Noun},
     tool,
     write::record_id,
@@ -24,6 +24,9 @@ const NOUN: Noun = Noun {
 pub struct ListAccounts {
     #[serde(flatten)]
     pub paging: Paging,
+    /// `full`: whole records.
+    #[serde(default)]
+    pub detail: Detail,
     /// Free text matched against names, email addresses and phone numbers.
     #[serde(default)]
     pub search: Option<String>,
@@ -67,7 +70,8 @@ pub fn tools() -> Vec<ToolSpec> {
             |app, a: ListAccounts, cx| async move {
                 let q = parties::query(&a.search, &a.updated_after, &None, &a.owner_id, &a.tag)?;
                 let out: ListResult<Account> =
-                    parties::list(app, &cx, &NOUN, &a.paging, q, party::to_account).await?;
+                    parties::list(app, &cx, &NOUN, (&a.paging, a.detail), q, party::to_account)
+                        .await?;
                 Ok(out)
             },
         ),

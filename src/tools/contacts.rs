@@ -5,7 +5,7 @@ use serde::Deserialize;
 
 use super::{
     Kind, Meta, ToolSpec,
-    list::Paging,
+    list::{Detail, Paging},
     parties::{self, Noun},
     tool,
     write::record_id,
@@ -23,6 +23,9 @@ const NOUN: Noun = Noun {
 pub struct ListContacts {
     #[serde(flatten)]
     pub paging: Paging,
+    /// `full`: whole records.
+    #[serde(default)]
+    pub detail: Detail,
     /// Free text matched against names, email addresses and phone numbers.
     #[serde(default)]
     pub search: Option<String>,
@@ -88,7 +91,8 @@ pub fn tools() -> Vec<ToolSpec> {
                     &a.tag,
                 )?;
                 let out: ListResult<Contact> =
-                    parties::list(app, &cx, &NOUN, &a.paging, q, party::to_contact).await?;
+                    parties::list(app, &cx, &NOUN, (&a.paging, a.detail), q, party::to_contact)
+                        .await?;
                 Ok(out)
             },
         ),

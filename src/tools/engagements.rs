@@ -9,7 +9,7 @@ use super::{
     Kind, Meta, ToolError, ToolSpec,
     contacts::{DeleteById, GetById},
     entries::{self, EntryFilters, Noun},
-    list::Paging,
+    list::{Detail, Paging},
     tool,
     write::record_id,
 };
@@ -30,6 +30,9 @@ const NOUN: Noun = Noun {
 pub struct ListEngagements {
     #[serde(flatten)]
     pub paging: Paging,
+    /// `full`: whole records.
+    #[serde(default)]
+    pub detail: Detail,
     #[serde(flatten)]
     pub filters: EntryFilters,
     /// `note`, `call`, `meeting`, `email`, `task_completed` or a custom type
@@ -154,9 +157,16 @@ pub fn tools() -> Vec<ToolSpec> {
                 let mut q = entries::query(&f, &a.paging)?;
                 let wanted = effective.get("engagement_type").and_then(Value::as_str);
                 q.engagement_type = engagement_type_filter(&app, wanted).await?;
-                let out: ListResult<Engagement> =
-                    entries::list(app, &cx, &NOUN, &a.paging, given, q, entry::to_engagement)
-                        .await?;
+                let out: ListResult<Engagement> = entries::list(
+                    app,
+                    &cx,
+                    &NOUN,
+                    (&a.paging, a.detail),
+                    given,
+                    q,
+                    entry::to_engagement,
+                )
+                .await?;
                 Ok(out)
             },
         ),

@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 
 use super::{
     CallCx, ToolError,
-    list::{self, DEFAULT_LIMIT, Fetched, Paging},
+    list::{self, DEFAULT_LIMIT, Detail, Fetched, Paging},
     write::{Target, plan, record_id},
 };
 use crate::app::App;
@@ -22,7 +22,7 @@ use crate::capsule::{
     page::MAX_ENTRIES_PER_PAGE,
     wire::{self, ActivityType},
 };
-use crate::unified::{Deleted, ListResult, WriteResult};
+use crate::unified::{Deleted, ListResult, Summary, WriteResult};
 
 pub type MapFn<T> = fn(&Value, bool) -> Result<T, CapsuleError>;
 
@@ -119,11 +119,11 @@ pub fn effective_filters(
 }
 
 /// One page (or with `fetch_all` several) of a record's timeline or of every entry.
-pub async fn list<T: Send + 'static>(
+pub async fn list<T: Summary + Serialize + Send + 'static>(
     app: Arc<App>,
     cx: &CallCx,
     noun: &Noun,
-    paging: &Paging,
+    (paging, detail): (&Paging, Detail),
     given: Value,
     q: Query,
     map_fn: MapFn<T>,
@@ -156,7 +156,11 @@ pub async fn list<T: Send + 'static>(
                             .is_some_and(|t| t.eq_ignore_ascii_case(want))
                     })
                 })
-                .map(|raw| map_fn(raw, include_raw).map_err(ToolError::from))
+                .map(|raw| {
+                    map_fn(raw, include_raw)
+                        .map(|r| detail.apply(r))
+                        .map_err(ToolError::from)
+                })
                 .collect::<Result<Vec<T>, _>>()?;
             Ok(Fetched {
                 items,

@@ -14,12 +14,37 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{CallCx, ToolError};
-use crate::unified::ListResult;
+use crate::unified::{ListResult, Summary};
 
 pub const DEFAULT_LIMIT: u32 = 50;
 pub const MAX_LIMIT: u32 = 100;
 pub const DEFAULT_MAX_RECORDS: u32 = 500;
 pub const MAX_MAX_RECORDS: u32 = 5_000;
+
+/// The most o200k_base tokens a list result's text may take (issue 10: ≤ 8,000).
+pub const BUDGET_TOKENS: usize = 8_000;
+/// Bytes of records' compact JSON a result may hold. The bench (`cargo bench --bench context`)
+/// measures 3.1 to 3.4 bytes a token on our list results: 22,000 bytes is ~6,500-7,100 tokens,
+/// room for the envelope and for records denser than the sandbox's (2.75 bytes a token).
+pub const BUDGET_BYTES: usize = 22_000;
+
+/// How much of each record a list returns: a lean summary (default) or the whole record.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Detail {
+    #[default]
+    Summary,
+    Full,
+}
+
+impl Detail {
+    pub fn apply<T: Summary>(self, record: T) -> T {
+        match self {
+            Detail::Summary => record.summary(),
+            Detail::Full => record,
+        }
+    }
+}
 
 /// Paging arguments of every list tool.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
@@ -192,6 +217,7 @@ pub async fn run<T, F, Fut>(
     fetch: F,
 ) -> Result<ListResult<T>, ToolError>
 where
+    T: Serialize,
     F: FnMut(u32, u32) -> Fut,
     Fut: Future<Output = Result<Fetched<T>, ToolError>>,
 {
@@ -205,9 +231,29 @@ pub async fn run_capped<T, F, Fut>(
     filters: Value,
     cx: &CallCx,
     cap: u32,
+    fetch: F,
+) -> Result<ListResult<T>, ToolError>
+where
+    T: Serialize,
+    F: FnMut(u32, u32) -> Fut,
+    Fut: Future<Output = Result<Fetched<T>, ToolError>>,
+{
+    run_budgeted(tool, paging, filters, cx, cap, BUDGET_BYTES, fetch).await
+}
+
+/// [`run_capped`] with the records' compact JSON held to `budget` bytes: the record that would
+/// pass it and those after it are left for `next_cursor` (at least one record is returned).
+async fn run_budgeted<T, F, Fut>(
+    tool: &str,
+    paging: &Paging,
+    filters: Value,
+    cx: &CallCx,
+    cap: u32,
+    budget: usize,
     mut fetch: F,
 ) -> Result<ListResult<T>, ToolError>
 where
+    T: Serialize,
     F: FnMut(u32, u32) -> Fut,
     Fut: Future<Output = Result<Fetched<T>, ToolError>>,
 {
@@ -217,14 +263,27 @@ where
     let mut skip = start.skip as usize;
     let mut result = Vec::new();
     let mut pages = 0u32;
+    let mut used = 0usize;
+    let mut over_budget = false;
     // Where the next call goes on: (Capsule page, records of it already returned).
     let next = loop {
         let fetched = fetch(page, start.per_page).await?;
         pages += 1;
         let on_page = fetched.items.len();
         let room = start.want.saturating_sub(result.len());
-        let taken = on_page.saturating_sub(skip).min(room);
-        result.extend(fetched.items.into_iter().skip(skip).take(taken));
+        let mut taken = 0usize;
+        for item in fetched.items.into_iter().skip(skip).take(room) {
+            // A comma or bracket each.
+            let size = serde_json::to_vec(&item).map_or(0, |b| b.len()) + 1;
+            // `fetch_all` asked for every record up to `max_records`: a page's budget is not its.
+            if !paging.fetch_all && used + size > budget && !result.is_empty() {
+                over_budget = true;
+                break;
+            }
+            used += size;
+            result.push(item);
+            taken += 1;
+        }
         if paging.fetch_all {
             cx.progress(
                 result.len() as f64,
@@ -233,8 +292,8 @@ where
             )
             .await;
         }
-        if skip + taken < on_page {
-            // Cut: the rest of this page comes next.
+        if skip + taken < on_page || over_budget {
+            // Cut (to `limit`, `max_records` or the budget): the rest of this page comes next.
             break Some((page, skip + taken));
         }
         if !fetched.has_next {
@@ -259,6 +318,7 @@ where
         result_count: result.len(),
         result,
         next_cursor,
+        truncated: over_budget.then(|| "budget".to_owned()),
     })
 }
 
@@ -371,6 +431,41 @@ mod tests {
         let (r, log) = list(paging(None, true, Some(10), None), 20_481, false).await;
         assert_eq!((r.result_count, log.len()), (10, 1));
         assert!(r.next_cursor.is_some());
+    }
+
+    #[tokio::test]
+    async fn a_page_over_the_budget_is_cut_and_the_cursor_resumes_at_the_cut() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let p = paging(Some(10), false, None, None);
+        // Each record is 1-2 bytes of JSON and a comma: 8 bytes hold records 1..=4 (2+2+2+2).
+        let r = run_budgeted(
+            "t",
+            &p,
+            json!({}),
+            &cx(),
+            100,
+            8,
+            source(30, true, log.clone()),
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.result, vec![1, 2, 3, 4]);
+        assert_eq!(r.truncated.as_deref(), Some("budget"));
+        let (next, _) = list(paging(None, false, None, r.next_cursor), 30, true).await;
+        assert_eq!(
+            next.result.first(),
+            Some(&5),
+            "resumes at the first record left out"
+        );
+        // One record over the budget is still returned: a page always makes progress.
+        let r = run_budgeted("t", &p, json!({}), &cx(), 100, 1, source(30, true, log))
+            .await
+            .unwrap();
+        assert_eq!(r.result, vec![1]);
+        // Within the budget nothing says truncated.
+        let (r, _) = list(paging(Some(10), false, None, None), 30, true).await;
+        assert!(r.truncated.is_none());
+        assert_eq!(r.result_count, 10);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use super::{
     Kind, Meta, ToolError, ToolSpec,
     contacts::{DeleteById, GetById},
     entries::{self, EntryFilters, Noun},
-    list::Paging,
+    list::{Detail, Paging},
     tool,
     write::record_id,
 };
@@ -25,6 +25,9 @@ const NOUN: Noun = Noun {
 pub struct ListNotes {
     #[serde(flatten)]
     pub paging: Paging,
+    /// `full`: whole records.
+    #[serde(default)]
+    pub detail: Detail,
     #[serde(flatten)]
     pub filters: EntryFilters,
 }
@@ -89,7 +92,7 @@ pub fn tools() -> Vec<ToolSpec> {
                 let (f, _) = entries::effective_filters(&NOUN, &a.paging, &given)?;
                 let q = entries::query(&f, &a.paging)?;
                 let out: ListResult<Note> =
-                    entries::list(app, &cx, &NOUN, &a.paging, given, q, entry::to_note).await?;
+                    entries::list(app, &cx, &NOUN, (&a.paging, a.detail), given, q, entry::to_note).await?;
                 Ok(out)
             },
         ),

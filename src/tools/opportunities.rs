@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 use super::{
     CallCx, Kind, Meta, ToolError, ToolSpec,
     contacts::{DeleteById, GetById},
-    list::{self, Fetched, Paging},
+    list::{self, Detail, Fetched, Paging},
     parties, pipelines, tool,
     write::{Target, plan, record_id},
 };
@@ -30,6 +30,9 @@ const LIST_TOOL: &str = "crm_list_opportunities";
 pub struct ListOpportunities {
     #[serde(flatten)]
     pub paging: Paging,
+    /// `full`: whole records.
+    #[serde(default)]
+    pub detail: Detail,
     /// Free text matched against names and descriptions.
     #[serde(default)]
     pub search: Option<String>,
@@ -189,7 +192,9 @@ async fn list(
             let defs = definitions_for(&app, &kept).await?;
             let items = kept
                 .into_iter()
-                .map(|raw| opp::to_opportunity(raw, &defs, &idx, include_raw))
+                .map(|raw| {
+                    opp::to_opportunity(raw, &defs, &idx, include_raw).map(|o| a.detail.apply(o))
+                })
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(Fetched {
                 items,

@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 
 use super::{
     CallCx, ToolError,
-    list::{self, Fetched, Paging},
+    list::{self, Detail, Fetched, Paging},
     write::{Target, plan, record_id},
 };
 use crate::app::App;
@@ -19,7 +19,7 @@ use crate::capsule::{
     },
     wire::{self, FieldDefinition},
 };
-use crate::unified::{Deleted, ListResult, WriteResult};
+use crate::unified::{Deleted, ListResult, Summary, WriteResult};
 
 pub type MapFn<T> = fn(&Value, &[FieldDefinition], bool) -> Result<T, CapsuleError>;
 
@@ -99,11 +99,11 @@ pub fn query(
     })
 }
 
-pub async fn list<T>(
+pub async fn list<T: Summary + serde::Serialize>(
     app: Arc<App>,
     cx: &CallCx,
     noun: &Noun,
-    paging: &Paging,
+    (paging, detail): (&Paging, Detail),
     mut q: Query,
     map_fn: MapFn<T>,
 ) -> Result<ListResult<T>, ToolError> {
@@ -136,7 +136,11 @@ pub async fn list<T>(
             let defs = definitions_for(&app, &kept).await?;
             let items = kept
                 .into_iter()
-                .map(|raw| map_fn(raw, &defs, include_raw).map_err(ToolError::from))
+                .map(|raw| {
+                    map_fn(raw, &defs, include_raw)
+                        .map(|r| detail.apply(r))
+                        .map_err(ToolError::from)
+                })
                 .collect::<Result<Vec<T>, _>>()?;
             Ok(Fetched {
                 items,

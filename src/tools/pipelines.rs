@@ -75,7 +75,7 @@ fn entities(e: Option<Entity>) -> Vec<Entity> {
 }
 
 /// Pages a list that is already whole (reference data) with the usual paging arguments.
-async fn page_locally<T: Clone + Send + 'static>(
+async fn page_locally<T: Clone + serde::Serialize + Send + 'static>(
     tool: &str,
     paging: &Paging,
     filters: Value,

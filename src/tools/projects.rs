@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 
 use super::{
     CallCx, Kind, Meta, ToolError, ToolSpec,
-    list::{self, Fetched, Paging},
+    list::{self, Detail, Fetched, Paging},
     parties, tool,
     write::{Target, plan, record_id},
 };
@@ -62,6 +62,9 @@ pub struct ProjectFilters {
 pub struct ListProjects {
     #[serde(flatten)]
     pub paging: Paging,
+    /// `full`: whole records.
+    #[serde(default)]
+    pub detail: Detail,
     #[serde(flatten)]
     pub filters: ProjectFilters,
 }
@@ -186,7 +189,7 @@ async fn map_all(
 async fn list(
     app: Arc<App>,
     cx: &CallCx,
-    paging: &Paging,
+    (paging, detail): (&Paging, Detail),
     filters: &ProjectFilters,
 ) -> Result<ListResult<Project>, ToolError> {
     let mut q = query(filters)?;
@@ -214,7 +217,11 @@ async fn list(
                 .iter()
                 .filter(|raw| project::matches(&rest, raw, stages.as_deref().unwrap_or_default()))
                 .collect();
-            let items = map_all(&app, &kept, stages, include_raw).await?;
+            let items = map_all(&app, &kept, stages, include_raw)
+                .await?
+                .into_iter()
+                .map(|p| detail.apply(p))
+                .collect();
             Ok(Fetched {
                 items,
                 has_next: fetched.next.is_some(),
@@ -385,7 +392,9 @@ pub fn tools() -> Vec<ToolSpec> {
                 toolset: "projects",
                 kind: Kind::Read,
             },
-            |app, a: ListProjects, cx| async move { list(app, &cx, &a.paging, &a.filters).await },
+            |app, a: ListProjects, cx| async move {
+                list(app, &cx, (&a.paging, a.detail), &a.filters).await
+            },
         ),
         tool(
             Meta {

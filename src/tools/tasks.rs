@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::{
     CallCx, Kind, Meta, ToolError, ToolSpec,
-    list::{self, Fetched, Paging},
+    list::{self, Detail, Fetched, Paging},
     tool,
     write::{Target, plan, record_id},
 };
@@ -54,6 +54,9 @@ pub struct TaskFilters {
 pub struct ListTasks {
     #[serde(flatten)]
     pub paging: Paging,
+    /// `full`: whole records.
+    #[serde(default)]
+    pub detail: Detail,
     #[serde(flatten)]
     pub filters: TaskFilters,
 }
@@ -130,7 +133,7 @@ pub fn query(f: &TaskFilters) -> Result<Query, ToolError> {
 async fn list(
     app: Arc<App>,
     cx: &CallCx,
-    paging: &Paging,
+    (paging, detail): (&Paging, Detail),
     filters: &TaskFilters,
 ) -> Result<ListResult<Task>, ToolError> {
     let mut q = query(filters)?;
@@ -155,7 +158,11 @@ async fn list(
             let users = users_for(&app, &kept).await?;
             let items = kept
                 .into_iter()
-                .map(|raw| task_map::to_task(raw, &users, include_raw).map_err(ToolError::from))
+                .map(|raw| {
+                    task_map::to_task(raw, &users, include_raw)
+                        .map(|t| detail.apply(t))
+                        .map_err(ToolError::from)
+                })
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(Fetched {
                 items,
@@ -276,7 +283,7 @@ pub fn tools() -> Vec<ToolSpec> {
                 toolset: "tasks",
                 kind: Kind::Read,
             },
-            |app, a: ListTasks, cx| async move { list(app, &cx, &a.paging, &a.filters).await },
+            |app, a: ListTasks, cx| async move { list(app, &cx, (&a.paging, a.detail), &a.filters).await },
         ),
         tool(
             Meta {

@@ -19,6 +19,7 @@ pub mod note;
 pub mod opportunity;
 pub mod pipeline;
 pub mod project;
+pub mod summary;
 pub mod task;
 pub mod user;
 
@@ -31,6 +32,7 @@ pub use note::Note;
 pub use opportunity::Opportunity;
 pub use pipeline::{Pipeline, Stage};
 pub use project::Project;
+pub use summary::Summary;
 pub use task::Task;
 pub use user::{DirectoryUser, User};
 
@@ -94,9 +96,11 @@ pub struct Url {
     pub kind: Option<String>,
 }
 
+/// A tag; list summaries carry its `name` only.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Tag {
-    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
     pub name: String,
 }
 
@@ -110,6 +114,9 @@ pub struct ListResult<T> {
     /// Pass back as `cursor` for the next page; null on the last page.
     pub next_cursor: Option<String>,
     pub result_count: usize,
+    /// `budget`: cut to fit the result's token budget; `next_cursor` goes on at the cut.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub truncated: Option<String>,
 }
 
 /// The answer of a delete.

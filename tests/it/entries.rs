@@ -289,7 +289,13 @@ async fn lists_engagements_of_every_kind_and_filters_them() {
     let sb = sandbox().await;
     let client = stdio_client(&sb, &[]).await;
     let lists = requests(&sb, "GET /entries").await;
-    let page = ok(&client, "crm_list_engagements", json!({"limit": 100})).await;
+    // Whole records (`detail: full`); `fetch_all` (one request of 100) is not held to a page's token budget.
+    let page = ok(
+        &client,
+        "crm_list_engagements",
+        json!({"limit": 100, "fetch_all": true, "max_records": 100, "detail": "full"}),
+    )
+    .await;
     assert_eq!(requests(&sb, "GET /entries").await, lists + 1);
     assert_eq!(
         page["result_count"], 100,

@@ -107,7 +107,7 @@ async fn lists_opportunities_with_each_filter() {
     let tagged = ok(
         &client,
         "crm_list_opportunities",
-        json!({"tag": "11", "fetch_all": true}),
+        json!({"tag": "11", "fetch_all": true, "detail": "full"}),
     )
     .await;
     assert!(tagged["result_count"].as_u64().unwrap() > 0);

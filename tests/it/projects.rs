@@ -45,7 +45,12 @@ async fn lists_projects_with_each_filter() {
     assert_eq!(id_set(&owned), set(&["501", "503", "505"]));
     let tagged = ok(&client, "crm_list_projects", json!({"tag": "Urgent"})).await;
     assert_eq!(id_set(&tagged), set(&["500", "503", "506", "509"]));
-    let board = ok(&client, "crm_list_projects", json!({"board_id": "8"})).await;
+    let board = ok(
+        &client,
+        "crm_list_projects",
+        json!({"board_id": "8", "detail": "full"}),
+    )
+    .await;
     assert_eq!(id_set(&board), set(&["507", "508", "509"]));
     for p in board["result"].as_array().unwrap() {
         assert_eq!(p["team"]["id"], "9");

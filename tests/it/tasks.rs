@@ -53,7 +53,12 @@ async fn lists_tasks_with_each_filter() {
         assert_eq!(l["result_count"], n, "{status}");
         assert_eq!(id_set(&l), where_(&all, |t| t["status"] == status));
     }
-    let done = ok(&client, "crm_list_tasks", json!({"status": "completed"})).await;
+    let done = ok(
+        &client,
+        "crm_list_tasks",
+        json!({"status": "completed", "detail": "full"}),
+    )
+    .await;
     for t in done["result"].as_array().unwrap() {
         assert!(t["completed_at"].is_string());
         // A user reference, resolved from Capsule's username through the (cached) users.

@@ -172,7 +172,7 @@ pub(crate) fn tags_of(tags: &Option<Vec<wire::TagRef>>) -> Vec<crate::unified::T
         .flatten()
         .filter_map(|t| {
             Some(crate::unified::Tag {
-                id: t.id?.to_string(),
+                id: Some(t.id?.to_string()),
                 name: t.name.clone()?,
             })
         })

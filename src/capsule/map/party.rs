@@ -129,7 +129,7 @@ fn tags(p: &Party) -> Vec<unified::Tag> {
         .flatten()
         .filter_map(|t| {
             Some(unified::Tag {
-                id: t.id?.to_string(),
+                id: Some(t.id?.to_string()),
                 name: t.name.clone()?,
             })
         })
