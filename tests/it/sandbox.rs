@@ -1187,13 +1187,14 @@ async fn oauth_code_refresh_rotation_and_expiry() {
     assert_eq!(r.status, 400);
     assert_eq!(r.body["error"], "invalid_grant");
 
-    // Short TTL: the next token expires.
-    t.admin("/_sandbox/config", json!({"access_token_ttl_seconds": 1}))
+    // Short TTL: the next token expires. Expiry has whole-second resolution, so a 1 s token
+    // can be gone a millisecond after it was issued: 3 s leave a loaded machine 2 s to use it.
+    t.admin("/_sandbox/config", json!({"access_token_ttl_seconds": 3}))
         .await;
     let f = refresh_form(&refresh2);
     let pairs: Vec<(&str, &str)> = f.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
     let r = t.form("/oauth/token", &pairs).await;
-    assert_eq!(r.body["expires_in"], 1);
+    assert_eq!(r.body["expires_in"], 3);
     let short = r.body["access_token"].as_str().unwrap().to_string();
     let refresh3 = r.body["refresh_token"].as_str().unwrap().to_string();
     assert_eq!(
@@ -1202,7 +1203,7 @@ async fn oauth_code_refresh_rotation_and_expiry() {
             .status,
         200
     );
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    tokio::time::sleep(Duration::from_millis(4100)).await;
     let r = t.send(Method::GET, "/site", Some(&short), None).await;
     assert_eq!(r.status, 401);
 
