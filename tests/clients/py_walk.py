@@ -27,6 +27,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
+from mcp_types import PromptReference, ResourceTemplateReference
 
 UNKNOWN_ARGUMENT = "no_such_argument"
 MISSING_ID = "999999"
@@ -177,6 +178,56 @@ def describe(e: BaseException) -> str:
     return f"{head}: {clip(str(e), 500)}"
 
 
+async def walk_beyond_tools(client: Any, problem: Any) -> dict[str, int]:
+    """List and read every resource and template, list and get every prompt with arguments
+    from completion/complete, as ts_walk.mjs does. The SDK validates each result's shape."""
+    beyond = {"resources": 0, "templates": 0, "prompts": 0, "completions": 0}
+
+    async def read_json(uri: str) -> bool:
+        r = await client.read_resource(uri)
+        contents = r.contents
+        c = contents[0] if len(contents) == 1 else None
+        if c is None or str(c.uri) != uri or c.mime_type != "application/json":
+            problem("resources/read", uri, f"unexpected contents: {clip(repr(r))}")
+            return False
+        json.loads(c.text)
+        return True
+
+    try:
+        for r in (await client.list_resources()).resources:
+            if await read_json(str(r.uri)):
+                beyond["resources"] += 1
+        for t in (await client.list_resource_templates()).resource_templates:
+            done = await client.complete(
+                ResourceTemplateReference(uri=t.uri_template), {"name": "id", "value": ""}
+            )
+            beyond["completions"] += 1
+            if not done.completion.values:
+                problem("completion/complete", t.uri_template, "no ids to complete")
+                continue
+            if await read_json(t.uri_template.replace("{id}", done.completion.values[0])):
+                beyond["templates"] += 1
+        fallback = {"summary": "Agreed a demo", "email": "nobody@example.com"}
+        for p in (await client.list_prompts()).prompts:
+            args: dict[str, str] = {}
+            for a in p.arguments or []:
+                if not a.required:
+                    continue
+                done = await client.complete(
+                    PromptReference(name=p.name), {"name": a.name, "value": ""}
+                )
+                beyond["completions"] += 1
+                values = done.completion.values
+                args[a.name] = values[0] if values else fallback.get(a.name, "")
+            got = await client.get_prompt(p.name, args)
+            if not got.messages or got.messages[0].content.type != "text":
+                problem("prompts/get", p.name, f"unexpected messages: {clip(repr(got))}")
+            beyond["prompts"] += 1
+    except Exception as e:  # noqa: BLE001 - every failure is a finding
+        problem("beyond-tools", "resources/prompts/completions", describe(e))
+    return beyond
+
+
 async def walk(opts: argparse.Namespace, server_cmd: list[str]) -> dict[str, Any]:
     with open(opts.plan, encoding="utf-8") as f:
         plan: dict[str, Any] = json.load(f)
@@ -239,7 +290,9 @@ async def walk(opts: argparse.Namespace, server_cmd: list[str]) -> dict[str, Any
                 )
                 for f in found:
                     problem(tool.name, case["name"], f)
+        beyond = await walk_beyond_tools(client, problem)
     return {
+        "beyond": beyond,
         "client": label,
         "transport": opts.transport,
         "protocol_version": protocol,
@@ -267,6 +320,8 @@ def main() -> None:
         f"WALK-SUMMARY client={report['client']} transport={report['transport']} "
         f"protocol={report['protocol_version']} tools_listed={report['tools_listed']} "
         f"calls={report['calls']} errors_checked={report['errors_checked']} "
+        f"resources={report['beyond']['resources']} templates={report['beyond']['templates']} "
+        f"prompts={report['beyond']['prompts']} completions={report['beyond']['completions']} "
         f"problems={len(report['problems'])}",
         flush=True,
     )

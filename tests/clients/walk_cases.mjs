@@ -151,6 +151,9 @@ export function summaryLine(r) {
   return (
     `WALK-SUMMARY client=${r.client} transport=${r.transport} protocol=${r.protocol_version} ` +
     `tools_listed=${r.tools_listed} ` +
-    `calls=${r.calls} errors_checked=${r.errors_checked} problems=${r.problems.length}`
+    `calls=${r.calls} errors_checked=${r.errors_checked} ` +
+    `resources=${r.beyond?.resources} templates=${r.beyond?.templates} ` +
+    `prompts=${r.beyond?.prompts} completions=${r.beyond?.completions} ` +
+    `problems=${r.problems.length}`
   );
 }

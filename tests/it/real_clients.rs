@@ -344,8 +344,8 @@ async fn walk(walker: Walker, transport: Transport) {
         })
         .collect();
 
-    // The TypeScript walk also read every resource and template and got every prompt.
-    if matches!(walker, Walker::TypeScript(_)) {
+    // Both walks also read every resource and template and got every prompt.
+    {
         let b = &report["beyond"];
         for (what, want) in [("resources", 11), ("templates", 5), ("prompts", 5)] {
             if b[what].as_u64() != Some(want) {
