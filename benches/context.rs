@@ -15,6 +15,19 @@ use capsule_mcp::{
 };
 use serde_json::{Value, json};
 
+/// Capsule's own JSON for `path_and_query` under the sandbox's API root.
+async fn raw(sb: &Sandbox, path_and_query: &str) -> Value {
+    reqwest::Client::new()
+        .get(format!("{}{path_and_query}", sb.api_url()))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 fn tokens(bpe: &tiktoken_rs::CoreBPE, text: &str) -> usize {
     bpe.encode_with_special_tokens(text).len()
 }
@@ -85,18 +98,7 @@ async fn main() {
         .iter()
         .map(|r| r["id"].as_str().unwrap().to_owned())
         .collect();
-    let raw_page: Value = reqwest::Client::new()
-        .get(format!(
-            "{}/parties?perPage=50&embed=tags,fields",
-            sb.api_url()
-        ))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let raw_page = raw(&sb, "/parties?perPage=50&embed=tags,fields").await;
     let raw_people: Vec<&Value> = raw_page["parties"]
         .as_array()
         .unwrap()
@@ -111,15 +113,7 @@ async fn main() {
     if raw_people.len() != ids.len() {
         let mut all_raw = Vec::new();
         for id in &ids {
-            let v: Value = reqwest::Client::new()
-                .get(format!("{}/parties/{id}?embed=tags,fields", sb.api_url()))
-                .bearer_auth(ADMIN_TOKEN)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let v = raw(&sb, &format!("/parties/{id}?embed=tags,fields")).await;
             all_raw.push(v["party"].clone());
         }
         raw_t = tokens(&bpe, &json!({ "parties": all_raw }).to_string());
@@ -132,15 +126,7 @@ async fn main() {
     );
     let id = &ids[0];
     let got = call("crm_get_contact", json!({ "id": id })).await;
-    let raw_one: Value = reqwest::Client::new()
-        .get(format!("{}/parties/{id}?embed=tags,fields", sb.api_url()))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let raw_one = raw(&sb, &format!("/parties/{id}?embed=tags,fields")).await;
     let get_t = tokens(&bpe, &got.to_string());
     let raw_one_t = tokens(&bpe, &raw_one.to_string());
     println!(
