@@ -315,17 +315,10 @@ fn tool_error(uri: &str, e: &ToolError, t: Option<&Template>) -> McpError {
 
 /// The tags in use on an entity: `{tags: [{id, name}]}`.
 pub async fn tags(app: &App, ep: &Endpoint) -> Result<Value, ToolError> {
-    let items = app
-        .refdata
-        .list(&app.client, ep.path, ep.plural, &[])
-        .await?;
-    let tags: Vec<Value> = items
-        .iter()
-        .filter_map(|t| {
-            let name = t.get("name")?.as_str()?;
-            let id = t.get("id")?.as_i64()?;
-            Some(json!({ "id": id.to_string(), "name": name }))
-        })
+    let tags: Vec<Value> = crate::tools::parties::tags_in_use(app, ep)
+        .await?
+        .into_iter()
+        .map(|(id, name)| json!({ "id": id.to_string(), "name": name }))
         .collect();
     Ok(json!({ "tags": tags }))
 }

@@ -163,17 +163,18 @@ impl CapsuleMcp {
         }
     }
 
-    /// Sends a log event to the client when its level lets it through.
+    /// Sends a log event to the client when its level lets it through; the event is built only
+    /// then (by default no level is set and every call skips it).
     async fn log(
         &self,
         ctx: &RequestContext<RoleServer>,
         level: LoggingLevel,
-        data: serde_json::Value,
+        data: impl FnOnce() -> serde_json::Value,
     ) {
         let wanted = self.log_level.lock().ok().and_then(|l| *l);
         if wanted.is_some_and(|w| rank(level) >= rank(w)) {
             let param =
-                LoggingMessageNotificationParam::new(level, data).with_logger("capsule-mcp");
+                LoggingMessageNotificationParam::new(level, data()).with_logger("capsule-mcp");
             if let Err(e) = ctx.peer.notify_logging_message(param).await {
                 tracing::debug!(error = %e, "log notification not delivered");
             }
@@ -279,28 +280,27 @@ impl ServerHandler for CapsuleMcp {
             r = crate::capsule::client::tally(run) => r,
         };
         let ms = started.elapsed().as_millis() as u64;
-        let (result, level, event) = match outcome {
+        let (result, level, error_code) = match outcome {
             Ok(value) => {
                 tracing::info!(tool = %name, ms, capsule_requests, "call ok");
-                (
-                    CallToolResult::structured(value),
-                    LoggingLevel::Info,
-                    serde_json::json!({"event": "tool_call", "tool": name, "outcome": "ok",
-                        "duration_ms": ms, "capsule_requests": capsule_requests}),
-                )
+                (CallToolResult::structured(value), LoggingLevel::Info, None)
             }
             Err(e) => {
                 tracing::info!(tool = %name, ms, capsule_requests, code = e.code(), status = e.status(), "call failed");
-                (
-                    error_result(&e),
-                    LoggingLevel::Warning,
-                    serde_json::json!({"event": "tool_call", "tool": name, "outcome": "error",
-                        "error_code": e.code(), "duration_ms": ms,
-                        "capsule_requests": capsule_requests}),
-                )
+                let code = e.code().to_owned();
+                (error_result(&e), LoggingLevel::Warning, Some(code))
             }
         };
-        self.log(&ctx, level, event).await;
+        self.log(&ctx, level, || {
+            let mut event = serde_json::json!({"event": "tool_call", "tool": name,
+                "outcome": if error_code.is_some() { "error" } else { "ok" },
+                "duration_ms": ms, "capsule_requests": capsule_requests});
+            if let Some(code) = error_code {
+                event["error_code"] = code.into();
+            }
+            event
+        })
+        .await;
         Ok(result.into())
     }
 

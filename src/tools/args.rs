@@ -20,13 +20,10 @@ const MAX_CHARS: usize = 10_000;
 const MAX_ITEMS: usize = 1_000;
 
 /// Checks `args` against `schema` and returns them with the lenient forms made canonical.
-pub fn check(schema: &JsonObject, args: JsonObject) -> Result<JsonObject, ToolError> {
-    check_with(schema, args, false)
-}
-
-/// As [`check`]; with `nulls_clear` (update tools) a top-level `null` for an optional argument
+///
+/// With `nulls_clear` (update tools) a top-level `null` for an optional argument
 /// is kept, meaning "clear this field", except where the argument is a flag (a boolean).
-pub fn check_with(
+pub fn check(
     schema: &JsonObject,
     mut args: JsonObject,
     nulls_clear: bool,
@@ -483,14 +480,14 @@ mod tests {
     }
 
     fn err(args: Value) -> String {
-        check(&schema(), args.as_object().unwrap().clone())
+        check(&schema(), args.as_object().unwrap().clone(), false)
             .unwrap_err()
             .0
             .message
     }
 
     fn ok(args: Value) -> Value {
-        Value::Object(check(&schema(), args.as_object().unwrap().clone()).unwrap())
+        Value::Object(check(&schema(), args.as_object().unwrap().clone(), false).unwrap())
     }
 
     #[test]
@@ -558,7 +555,7 @@ mod tests {
         );
         // An update tool keeps null (it clears), except for flags.
         let s = schema();
-        let kept = check_with(
+        let kept = check(
             &s,
             json!({"id": "1", "kind": null, "fetch_all": null})
                 .as_object()
@@ -575,6 +572,7 @@ mod tests {
                 .as_object()
                 .unwrap()
                 .clone(),
+            false,
         )
         .unwrap();
         assert!(!dropped.contains_key("kind"));

@@ -119,7 +119,7 @@ impl ToolSpec {
         args: Option<JsonObject>,
         cx: CallCx,
     ) -> Result<Value, ToolError> {
-        let args = args::check_with(
+        let args = args::check(
             &self.tool.input_schema,
             args.unwrap_or_default(),
             self.nulls_clear,
@@ -130,7 +130,7 @@ impl ToolSpec {
     /// What the call would refuse before its handler runs: the schema check, then reading the
     /// typed arguments. Sends nothing.
     pub fn check_arguments(&self, args: JsonObject) -> Result<JsonObject, ToolError> {
-        let args = args::check_with(&self.tool.input_schema, args, self.nulls_clear)?;
+        let args = args::check(&self.tool.input_schema, args, self.nulls_clear)?;
         (self.parse)(Value::Object(args.clone()))?;
         Ok(args)
     }

@@ -287,34 +287,41 @@ pub async fn resolve_with(
     Ok(resolved)
 }
 
-/// Resolves tag names (or ids) to the ids of tags in use at `ep` (`/{entity}/tags`, cached).
-pub async fn tag_ids(app: &App, ep: &Endpoint, names: &[String]) -> Result<Vec<i64>, ToolError> {
-    let mut ids = Vec::new();
-    if names.is_empty() {
-        return Ok(ids);
-    }
+/// The tags in use at `ep` (`/{entity}/tags`, cached) as `(id, name)`.
+pub async fn tags_in_use(app: &App, ep: &Endpoint) -> Result<Vec<(i64, String)>, ToolError> {
     let tags = app
         .refdata
         .list(&app.client, ep.path, ep.plural, &[])
         .await?;
+    Ok(tags
+        .iter()
+        .filter_map(|t| {
+            let id = t.get("id")?.as_i64()?;
+            let name = t.get("name")?.as_str()?;
+            Some((id, name.to_owned()))
+        })
+        .collect())
+}
+
+/// Resolves tag names (or ids) to the ids of tags in use at `ep` (`/{entity}/tags`, cached).
+pub async fn tag_ids(app: &App, ep: &Endpoint, names: &[String]) -> Result<Vec<i64>, ToolError> {
+    if names.is_empty() {
+        return Ok(Vec::new());
+    }
+    let tags = tags_in_use(app, ep).await?;
+    let mut ids = Vec::new();
     for name in names {
-        let found = tags.iter().find(|t| {
-            t.get("name")
-                .and_then(Value::as_str)
-                .is_some_and(|n| n.eq_ignore_ascii_case(name.trim()))
-                || t.get("id")
-                    .and_then(Value::as_i64)
-                    .map(|i| i.to_string())
-                    .as_deref()
-                    == Some(name.trim())
-        });
-        match found.and_then(|t| t.get("id").and_then(Value::as_i64)) {
-            Some(id) => ids.push(id),
+        let wanted = name.trim();
+        let found = tags
+            .iter()
+            .find(|(id, n)| n.eq_ignore_ascii_case(wanted) || id.to_string() == wanted);
+        match found {
+            Some((id, _)) => ids.push(*id),
             None => {
                 return Err(ToolError::invalid(format!(
                     "no tag `{name}` to remove; tags in use: {}",
                     tags.iter()
-                        .filter_map(|t| t.get("name").and_then(Value::as_str))
+                        .map(|(_, n)| n.as_str())
                         .collect::<Vec<_>>()
                         .join(", ")
                 )));
