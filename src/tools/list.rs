@@ -49,16 +49,43 @@ impl Detail {
 /// Paging arguments of every list tool.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 pub struct Paging {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "limit")]
     pub limit: Option<u32>,
     #[serde(default)]
     pub cursor: Option<String>,
     #[serde(default)]
     pub fetch_all: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "max_records")]
     pub max_records: Option<u32>,
     #[serde(default)]
     pub include_remote_data: bool,
+}
+
+// Paging is flattened into each list tool's arguments, where serde loses the field's path: the
+// range is said here, naming the argument, rather than as "expected a whole number".
+fn limit<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    count(d, "limit", MAX_LIMIT)
+}
+
+fn max_records<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    count(d, "max_records", MAX_MAX_RECORDS)
+}
+
+fn count<'de, D: serde::Deserializer<'de>>(
+    d: D,
+    name: &str,
+    max: u32,
+) -> Result<Option<u32>, D::Error> {
+    match Option::<i64>::deserialize(d)? {
+        None => Ok(None),
+        Some(n) => u32::try_from(n)
+            .ok()
+            .filter(|n| (1..=max).contains(n))
+            .map(Some)
+            .ok_or_else(|| {
+                serde::de::Error::custom(format!("`{name}` must be between 1 and {max}; got {n}"))
+            }),
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize, PartialEq)]
