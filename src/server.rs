@@ -96,6 +96,12 @@ impl Registry {
             .values()
             .map(|s| {
                 let mut tool = s.tool.clone();
+                if s.kind == tools::Kind::Update
+                    && let Some(create) = specs.get(&s.name().replacen("_update_", "_create_", 1))
+                {
+                    // The create tool is in the same catalogue: name only what differs.
+                    tool = tools::refer_to_create(&tool, &create.tool);
+                }
                 if sel.read_only && s.kind == tools::Kind::Proxy {
                     // In read-only mode the proxy only sends GET: say so to clients.
                     tool.annotations = tool

@@ -71,8 +71,7 @@ fn random_arguments_never_panic_and_every_refusal_names_the_argument() {
     let refused = std::cell::Cell::new(0u32);
     for spec in all_tools() {
         let props: Vec<String> = spec
-            .tool
-            .input_schema
+            .checked_schema()
             .get("properties")
             .and_then(Value::as_object)
             .map(|p| p.keys().cloned().collect())

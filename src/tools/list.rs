@@ -28,6 +28,19 @@ pub const BUDGET_TOKENS: usize = 8_000;
 /// room for the envelope and for records denser than the sandbox's (2.75 bytes a token).
 pub const BUDGET_BYTES: usize = 22_000;
 
+/// Lists of reference data (types, pipelines, stages, users, field definitions, tags): short,
+/// read whole. They show only `cursor` to clients and return up to [`MAX_LIMIT`] records a
+/// call; the other paging arguments are accepted as on every list.
+pub const REFERENCE_LISTS: &[&str] = &[
+    "crm_list_engagement_types",
+    "crm_list_fields",
+    "crm_list_pipelines",
+    "crm_list_stages",
+    "crm_list_tags",
+    "crm_list_users",
+    "directory_list_users",
+];
+
 /// How much of each record a list returns: a lean summary (default) or the whole record.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
@@ -59,6 +72,14 @@ pub struct Paging {
     pub max_records: Option<u32>,
     #[serde(default)]
     pub include_remote_data: bool,
+}
+
+impl Paging {
+    /// Every page up to `max_records` (default [`DEFAULT_MAX_RECORDS`]): asked by `fetch_all`,
+    /// or by `max_records` alone.
+    pub fn fetches_all(&self) -> bool {
+        self.fetch_all || self.max_records.is_some()
+    }
 }
 
 // Paging is flattened into each list tool's arguments, where serde loses the field's path: the
@@ -160,26 +181,28 @@ fn start_capped(
                 "`max_records` must be between 1 and {MAX_MAX_RECORDS}; got {max}"
             )));
         }
-        if !paging.fetch_all {
-            return Err(ToolError::invalid(
-                "`max_records` only applies with `fetch_all: true`",
-            ));
-        }
     }
+    // `max_records` alone asks for every page up to it: `fetch_all` is implied.
+    let fetch_all = paging.fetches_all();
     let max_records = paging.max_records.unwrap_or(DEFAULT_MAX_RECORDS) as usize;
     match &paging.cursor {
         None => {
-            let limit = paging.limit.unwrap_or(DEFAULT_LIMIT);
+            let default = if REFERENCE_LISTS.contains(&tool) {
+                MAX_LIMIT
+            } else {
+                DEFAULT_LIMIT
+            };
+            let limit = paging.limit.unwrap_or(default);
             Ok(Start {
                 page: 1,
                 skip: 0,
                 // fetch_all reads the largest pages: `limit: 1` must not cost a request a record.
-                per_page: if paging.fetch_all {
+                per_page: if fetch_all {
                     cap
                 } else {
                     limit.min(cap)
                 },
-                want: if paging.fetch_all {
+                want: if fetch_all {
                     max_records
                 } else {
                     limit as usize
@@ -200,7 +223,7 @@ fn start_capped(
                 page: state.p,
                 skip: state.o,
                 per_page: state.l.min(cap),
-                want: if paging.fetch_all {
+                want: if fetch_all {
                     max_records
                 } else {
                     paging.limit.unwrap_or(state.l) as usize
@@ -303,7 +326,7 @@ where
             // A comma or bracket each.
             let size = serde_json::to_vec(&item).map_or(0, |b| b.len()) + 1;
             // `fetch_all` asked for every record up to `max_records`: a page's budget is not its.
-            if !paging.fetch_all && used + size > budget && !result.is_empty() {
+            if !paging.fetches_all() && used + size > budget && !result.is_empty() {
                 over_budget = true;
                 break;
             }
@@ -311,7 +334,7 @@ where
             result.push(item);
             taken += 1;
         }
-        if paging.fetch_all {
+        if paging.fetches_all() {
             cx.progress(
                 result.len() as f64,
                 None,
@@ -326,7 +349,7 @@ where
         if !fetched.has_next {
             break None;
         }
-        if !paging.fetch_all || result.len() >= start.want || cx.ct.is_cancelled() {
+        if !paging.fetches_all() || result.len() >= start.want || cx.ct.is_cancelled() {
             break Some((page + 1, 0));
         }
         page += 1;

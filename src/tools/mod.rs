@@ -99,6 +99,10 @@ pub struct ToolSpec {
     /// `null` for an optional argument clears the field (every `Kind::Update` tool), instead of
     /// meaning "left out".
     pub nulls_clear: bool,
+    /// The whole input schema, closed to unknown names: what arguments are checked against.
+    /// `tool.input_schema` is what clients see, cut to what a model needs (see
+    /// [`schema::advertise`]).
+    checked: Arc<JsonObject>,
     handler: Handler,
     parse: Parse,
 }
@@ -119,38 +123,53 @@ impl ToolSpec {
         args: Option<JsonObject>,
         cx: CallCx,
     ) -> Result<Value, ToolError> {
-        let args = args::check(
-            &self.tool.input_schema,
-            args.unwrap_or_default(),
-            self.nulls_clear,
-        )?;
+        let args = args::check(&self.checked, args.unwrap_or_default(), self.nulls_clear)?;
         (self.handler)(app, Value::Object(args), cx).await
     }
 
     /// What the call would refuse before its handler runs: the schema check, then reading the
     /// typed arguments. Sends nothing.
     pub fn check_arguments(&self, args: JsonObject) -> Result<JsonObject, ToolError> {
-        let args = args::check(&self.tool.input_schema, args, self.nulls_clear)?;
+        let args = args::check(&self.checked, args, self.nulls_clear)?;
         (self.parse)(Value::Object(args.clone()))?;
         Ok(args)
     }
 
     /// Drops properties of the input schema, at `path` (`email_addresses.items`) or the root
     /// when empty: update-only parts of a shared argument type on a create tool.
-    pub fn without(mut self, path: &[&str], names: &[&str]) -> Self {
+    pub fn without(self, path: &[&str], names: &[&str]) -> Self {
+        self.edit_both(|s| schema::remove_properties(s, path, names))
+    }
+
+    /// Keeps arguments out of what clients see while still accepting them: compatible spellings
+    /// (`fetch_all`, which `max_records` implies) and what a model rarely needs and can reach
+    /// another way (`include_remote_data` on lists: a get or `capsule_api_request` gives it).
+    pub fn hide(mut self, names: &[&str]) -> Self {
         let mut input = self.tool.input_schema.as_ref().clone();
-        schema::remove_properties(&mut input, path, names);
+        schema::remove_properties(&mut input, &[], names);
         self.tool.input_schema = Arc::new(input);
+        self
+    }
+
+    /// The whole input schema arguments are checked against.
+    pub fn checked_schema(&self) -> &JsonObject {
+        &self.checked
+    }
+
+    fn edit_both(mut self, edit: impl Fn(&mut JsonObject)) -> Self {
+        let mut input = self.tool.input_schema.as_ref().clone();
+        edit(&mut input);
+        self.tool.input_schema = Arc::new(input);
+        let mut checked = self.checked.as_ref().clone();
+        edit(&mut checked);
+        self.checked = Arc::new(checked);
         self
     }
 
     /// Declares arguments a call cannot do without: listed in the schema's `required` (and no
     /// longer nullable), checked before the handler runs.
-    pub fn require(mut self, names: &[&str]) -> Self {
-        let mut input = self.tool.input_schema.as_ref().clone();
-        schema::require(&mut input, names);
-        self.tool.input_schema = Arc::new(input);
-        self
+    pub fn require(self, names: &[&str]) -> Self {
+        self.edit_both(|s| schema::require(s, names))
     }
 }
 
@@ -195,9 +214,9 @@ where
     F: Fn(Arc<App>, A, CallCx) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<O, ToolError>> + Send + 'static,
 {
-    let input = schema::input_schema::<A>();
+    let checked = schema::input_schema::<A>();
     let output = schema::output_schema::<O>();
-    let tool = Tool::new(meta.name, meta.description, Arc::new(input))
+    let tool = Tool::new(meta.name, meta.description, Arc::new(schema::advertise(&checked)))
         .with_title(meta.title)
         .with_raw_output_schema(Arc::new(output))
         .with_annotations(meta.kind.annotations(meta.title));
@@ -206,6 +225,7 @@ where
         tool,
         toolset: meta.toolset,
         kind: meta.kind,
+        checked: Arc::new(checked),
         parse: Arc::new(|args| parse_arguments::<A>(args).map(|_| ())),
         // Updates: fields left out keep their value, null clears one.
         nulls_clear: meta.kind == Kind::Update,
@@ -234,6 +254,31 @@ fn parse_arguments<A: DeserializeOwned>(args: Value) -> Result<A, ToolError> {
     })
 }
 
+/// An update tool as listed next to its create tool: the arguments the create tool already
+/// shows are left to it (the description says so), the rest stay (`id`, update-only ones such
+/// as `remove_tags`, and `dry_run`). Every argument is still accepted and checked as before;
+/// served without its create tool, an update lists them all.
+pub fn refer_to_create(update: &Tool, create: &Tool) -> Tool {
+    let mut tool = update.clone();
+    let shown = |s: &JsonObject| {
+        s.get("properties")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let created = shown(&create.input_schema);
+    let mut input = update.input_schema.as_ref().clone();
+    let kept: serde_json::Map<String, Value> = shown(&update.input_schema)
+        .into_iter()
+        .filter(|(name, _)| name == "id" || name == "dry_run" || !created.contains_key(name))
+        .collect();
+    input.insert("properties".into(), Value::Object(kept));
+    tool.input_schema = Arc::new(input);
+    let description = update.description.as_deref().unwrap_or_default();
+    tool.description = Some(format!("{description} Other arguments as {}.", create.name).into());
+    tool
+}
+
 /// Every tool this server has, sorted by name.
 pub fn all_tools() -> Vec<ToolSpec> {
     let mut tools = Vec::new();
@@ -252,7 +297,43 @@ pub fn all_tools() -> Vec<ToolSpec> {
     tools.extend(projects::tools());
     tools.extend(tasks::tools());
     tools.sort_by(|a, b| a.tool.name.cmp(&b.tool.name));
-    tools
+    tools.into_iter().map(shown).collect()
+}
+
+/// What each tool shows of the arguments it accepts (issue 10: every token of the catalogue is
+/// paid on every turn). Lists show `limit`, `cursor`, `max_records` and `detail`
+/// (`fetch_all` is implied by `max_records`; `include_remote_data` is for gets); reference lists
+/// only `cursor`; reference gets no `include_remote_data`; writes no `remote_data` (raw Capsule
+/// fields go through `capsule_api_request`). All of them are still accepted.
+fn shown(spec: ToolSpec) -> ToolSpec {
+    let name = spec.name().to_owned();
+    let is_list = name.contains("_list_");
+    if list::REFERENCE_LISTS.contains(&name.as_str()) {
+        spec.hide(&[
+            "limit",
+            "fetch_all",
+            "max_records",
+            "include_remote_data",
+        ])
+    } else if is_list {
+        spec.hide(&["fetch_all", "include_remote_data"])
+    } else if matches!(spec.kind, Kind::Create | Kind::Update) {
+        spec.hide(&["remote_data"])
+    } else if spec.kind == Kind::Read
+        && [
+            "crm_get_engagement_type",
+            "crm_get_field",
+            "crm_get_pipeline",
+            "crm_get_stage",
+            "crm_get_user",
+            "directory_get_user",
+        ]
+        .contains(&name.as_str())
+    {
+        spec.hide(&["include_remote_data"])
+    } else {
+        spec
+    }
 }
 
 /// The toolsets the given tools belong to, for `--toolsets`.

@@ -89,6 +89,33 @@ pub fn output_schema<O: JsonSchema>() -> JsonObject {
     schema
 }
 
+/// What clients see of an input schema: the same schema without `additionalProperties` (the
+/// server refuses unknown names itself, with a message that names them; saying so in every
+/// object costs the model tokens on every turn).
+pub fn advertise(checked: &JsonObject) -> JsonObject {
+    fn open(map: &mut JsonObject) {
+        map.remove("additionalProperties");
+        for key in SCHEMA_KEYS {
+            if let Some(Value::Object(v)) = map.get_mut(*key) {
+                open(v);
+            }
+        }
+        for key in SCHEMA_LIST_KEYS {
+            if let Some(Value::Array(list)) = map.get_mut(*key) {
+                list.iter_mut().filter_map(Value::as_object_mut).for_each(open);
+            }
+        }
+        for key in SCHEMA_MAP_KEYS {
+            if let Some(Value::Object(props)) = map.get_mut(*key) {
+                props.values_mut().filter_map(Value::as_object_mut).for_each(open);
+            }
+        }
+    }
+    let mut schema = checked.clone();
+    open(&mut schema);
+    schema
+}
+
 /// Makes `properties.<name>` required and, since null then means nothing, not nullable.
 pub fn require(schema: &mut JsonObject, names: &[&str]) {
     let mut required: Vec<Value> = schema
