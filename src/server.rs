@@ -30,11 +30,11 @@ use crate::{
 
 pub const INSTRUCTIONS: &str = "Capsule CRM, unified. A `*_id` comes from the matching \
 crm_list_* tool (`owner_id`: crm_list_users; `team_id`: directory_list_users). Dates \
-YYYY-MM-DD, timestamps ISO-8601. Lists give lean records, one page: `next_cursor` back as \
-`cursor`; `limit` 1-100; `fetch_all` up to `max_records` (500); get tools give whole \
-records. `include_remote_data`: raw Capsule JSON. Writes: `dry_run` sends nothing; \
-`custom_fields` `{name: value}` (crm_list_fields); updates keep what is left out, null \
-clears.";
+YYYY-MM-DD, timestamps ISO-8601. Lists: lean records, filters combine (AND), `next_cursor` back \
+as `cursor`, `limit` 1-100, `max_records` (up to 5000) reads every page; whole records with \
+`detail: full` or a get tool, Capsule's raw JSON with `include_remote_data`. Writes: `dry_run` \
+sends nothing; `custom_fields` `{name: value}` (crm_list_fields); updates keep what is left out, \
+null clears.";
 
 /// Which tools a server offers.
 #[derive(Debug, Clone, Default)]
@@ -107,6 +107,8 @@ impl Registry {
                     tool.annotations = tool
                         .annotations
                         .map(|a| a.read_only(true).destructive(false).idempotent(true));
+                    tool.input_schema = Arc::new(tools::proxy::read_only_input(&tool.input_schema));
+                    tool.description = Some(tools::proxy::READ_ONLY_DESCRIPTION.into());
                 }
                 tool
             })

@@ -24,10 +24,8 @@ const NOUN: Noun = Noun {
 pub struct ListAccounts {
     #[serde(flatten)]
     pub paging: Paging,
-    /// `full`: whole records.
     #[serde(default)]
     pub detail: Detail,
-    /// Free text matched against names, email addresses and phone numbers.
     #[serde(default)]
     pub search: Option<String>,
     #[serde(default)]
@@ -63,7 +61,7 @@ pub fn tools() -> Vec<ToolSpec> {
             Meta {
                 name: "crm_list_accounts",
                 title: "List accounts",
-                description: "List organisations, newest last. Filters combine (AND).",
+                description: "Organisations, oldest first.",
                 toolset: "accounts",
                 kind: Kind::Read,
             },
@@ -79,7 +77,7 @@ pub fn tools() -> Vec<ToolSpec> {
             Meta {
                 name: "crm_get_account",
                 title: "Get account",
-                description: "Get one account (organisation), the whole record.",
+                description: "",
                 toolset: "accounts",
                 kind: Kind::Read,
             },
@@ -92,7 +90,7 @@ pub fn tools() -> Vec<ToolSpec> {
                 Meta {
                     name: "crm_create_account",
                     title: "Create account",
-                    description: "Create an account (organisation). Needs `name`.",
+                    description: "An organisation.",
                     toolset: "accounts",
                     kind: Kind::Create,
                 },
@@ -118,7 +116,7 @@ pub fn tools() -> Vec<ToolSpec> {
             Meta {
                 name: "crm_update_account",
                 title: "Update account",
-                description: "Change an account; null clears a field. Items are added; a row `id` changes one, `id` + `delete` removes it.",
+                description: "Null clears a field. Rows are added; with `id` one changes, with `id` and `delete` it goes.",
                 toolset: "accounts",
                 kind: Kind::Update,
             },
@@ -149,7 +147,7 @@ pub fn tools() -> Vec<ToolSpec> {
             Meta {
                 name: "crm_delete_account",
                 title: "Delete account",
-                description: "Delete an account for good, with its notes, tasks, opportunities and projects (its people stay).",
+                description: "For good, with its notes, tasks, opportunities and projects; not its people.",
                 toolset: "accounts",
                 kind: Kind::Delete,
             },

@@ -23,10 +23,8 @@ const NOUN: Noun = Noun {
 pub struct ListContacts {
     #[serde(flatten)]
     pub paging: Paging,
-    /// `full`: whole records.
     #[serde(default)]
     pub detail: Detail,
-    /// Free text matched against names, email addresses and phone numbers.
     #[serde(default)]
     pub search: Option<String>,
     #[serde(default)]
@@ -78,7 +76,7 @@ pub fn tools() -> Vec<ToolSpec> {
             Meta {
                 name: "crm_list_contacts",
                 title: "List contacts",
-                description: "List people, newest last. Filters combine (AND).",
+                description: "People, oldest first.",
                 toolset: "contacts",
                 kind: Kind::Read,
             },
@@ -100,7 +98,7 @@ pub fn tools() -> Vec<ToolSpec> {
             Meta {
                 name: "crm_get_contact",
                 title: "Get contact",
-                description: "Get one contact (person), the whole record.",
+                description: "",
                 toolset: "contacts",
                 kind: Kind::Read,
             },
@@ -112,7 +110,7 @@ pub fn tools() -> Vec<ToolSpec> {
             Meta {
                 name: "crm_create_contact",
                 title: "Create contact",
-                description: "Create a contact (person). Needs `first_name` or `last_name`.",
+                description: "Needs `first_name` or `last_name`.",
                 toolset: "contacts",
                 kind: Kind::Create,
             },
@@ -136,7 +134,7 @@ pub fn tools() -> Vec<ToolSpec> {
             Meta {
                 name: "crm_update_contact",
                 title: "Update contact",
-                description: "Change a contact; null clears a field. Items are added; a row `id` changes one, `id` + `delete` removes it.",
+                description: "Null clears a field. Rows are added; with `id` one changes, with `id` and `delete` it goes.",
                 toolset: "contacts",
                 kind: Kind::Update,
             },
@@ -168,7 +166,7 @@ pub fn tools() -> Vec<ToolSpec> {
             Meta {
                 name: "crm_delete_contact",
                 title: "Delete contact",
-                description: "Delete a contact for good, with its notes, tasks, opportunities and projects.",
+                description: "For good, with its notes, tasks, opportunities and projects.",
                 toolset: "contacts",
                 kind: Kind::Delete,
             },

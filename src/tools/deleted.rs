@@ -21,10 +21,8 @@ const LIST_TOOL: &str = "crm_list_deleted";
 pub struct ListDeleted {
     #[serde(flatten)]
     pub paging: Paging,
-    /// `contact`, `account`, `opportunity` or `project`.
     #[serde(default)]
     pub entity_type: Option<EntityType>,
-    /// ISO-8601 timestamp; records deleted after it.
     #[serde(default)]
     pub since: Option<String>,
 }
@@ -98,7 +96,7 @@ pub fn tools() -> Vec<ToolSpec> {
             Meta {
                 name: LIST_TOOL,
                 title: "List deleted records",
-                description: "Records of `entity_type` deleted after `since`; party tombstones show under both contact and account.",
+                description: "Deleted after `since`; a party shows as contact and account.",
                 toolset: "deleted",
                 kind: Kind::Read,
             },

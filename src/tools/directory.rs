@@ -61,7 +61,7 @@ pub fn tools() -> Vec<ToolSpec> {
             Meta {
                 name: LIST_TOOL,
                 title: "List directory users",
-                description: "List users with emails, phones, status, roles and groups (teams).",
+                description: "With emails, phones, status, roles and groups (teams).",
                 toolset: "directory",
                 kind: Kind::Read,
             },
@@ -71,7 +71,7 @@ pub fn tools() -> Vec<ToolSpec> {
             Meta {
                 name: "directory_get_user",
                 title: "Get directory user",
-                description: "Get one directory user with roles and groups (teams); `me` is the connected user.",
+                description: "Roles and groups (teams); `me`: the connected user.",
                 toolset: "directory",
                 kind: Kind::Read,
             },

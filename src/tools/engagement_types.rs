@@ -29,7 +29,7 @@ pub fn tools() -> Vec<ToolSpec> {
             Meta {
                 name: "crm_list_engagement_types",
                 title: "List engagement types",
-                description: "List engagement types: built-ins Note -1, Meeting -2, Call -3, Task completed -4, and custom ones.",
+                description: "Built-ins Note -1, Meeting -2, Call -3, Task completed -4; and custom ones.",
                 toolset: "engagements",
                 kind: Kind::Read,
             },
@@ -64,7 +64,7 @@ pub fn tools() -> Vec<ToolSpec> {
             Meta {
                 name: "crm_get_engagement_type",
                 title: "Get engagement type",
-                description: "Get one engagement type; built-ins have negative ids (-3 Call).",
+                description: "Built-ins have negative ids (-3 Call).",
                 toolset: "engagements",
                 kind: Kind::Read,
             },

@@ -30,13 +30,11 @@ const NOUN: Noun = Noun {
 pub struct ListEngagements {
     #[serde(flatten)]
     pub paging: Paging,
-    /// `full`: whole records.
     #[serde(default)]
     pub detail: Detail,
     #[serde(flatten)]
     pub filters: EntryFilters,
-    /// `note`, `call`, `meeting`, `email`, `task_completed` or a custom type
-    /// (crm_list_engagement_types). Filtered per page.
+    /// `note`, `call`, `meeting`, `email`, `task_completed` or custom; per page.
     #[serde(default)]
     pub engagement_type: Option<String>,
 }
@@ -44,26 +42,20 @@ pub struct ListEngagements {
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct CreateEngagement {
     pub content: String,
-    /// `call`, `meeting`, `note` (default), `task_completed` or a custom type's name.
+    /// `call`, `meeting`, `note` (default), `task_completed` or custom.
     #[serde(default)]
     pub engagement_type: Option<String>,
-    /// Engagement type id from crm_list_engagement_types, instead of `engagement_type`.
     #[serde(default)]
     pub engagement_type_id: Option<String>,
-    /// The account (organisation) it is on. Give exactly one of `account_id`, `contact_id`,
-    /// `opportunity_id`, `project_id`.
     #[serde(default)]
     pub account_id: Option<String>,
-    /// The contact (person) it is on.
     #[serde(default)]
     pub contact_id: Option<String>,
-    /// The opportunity it is on.
     #[serde(default)]
     pub opportunity_id: Option<String>,
-    /// The project it is on.
     #[serde(default)]
     pub project_id: Option<String>,
-    /// When it happened, ISO-8601 (default now).
+    /// Default now.
     #[serde(default)]
     pub start_time: Option<String>,
     #[serde(default)]
@@ -77,13 +69,10 @@ pub struct UpdateEngagement {
     pub id: String,
     #[serde(default)]
     pub content: Option<String>,
-    /// New kind: `call`, `meeting`, `note`, `task_completed` or a custom type's name.
     #[serde(default)]
     pub engagement_type: Option<String>,
-    /// New engagement type id, instead of `engagement_type`.
     #[serde(default)]
     pub engagement_type_id: Option<String>,
-    /// When it happened, ISO-8601.
     #[serde(default)]
     pub start_time: Option<String>,
     #[serde(default)]
@@ -146,7 +135,7 @@ pub fn tools() -> Vec<ToolSpec> {
             Meta {
                 name: "crm_list_engagements",
                 title: "List engagements",
-                description: "List timeline entries (notes, calls, meetings, emails, completed tasks), newest first. At most one record filter; with one, `limit` ≤ 50.",
+                description: "Timeline entries, newest first. One record filter at most; with it `limit` ≤ 50.",
                 toolset: "engagements",
                 kind: Kind::Read,
             },
@@ -174,7 +163,7 @@ pub fn tools() -> Vec<ToolSpec> {
             Meta {
                 name: "crm_get_engagement",
                 title: "Get engagement",
-                description: "Get one timeline entry (note, call, meeting, email, completed task) with participants and attachments.",
+                description: "With participants and attachments.",
                 toolset: "engagements",
                 kind: Kind::Read,
             },
@@ -193,7 +182,7 @@ pub fn tools() -> Vec<ToolSpec> {
             Meta {
                 name: "crm_create_engagement",
                 title: "Create engagement",
-                description: "Log a call, meeting, note or custom type on one of `account_id`, `contact_id`, `opportunity_id`, `project_id`. Needs `content`. Emails cannot be created.",
+                description: "Log a call, meeting, note or custom type on exactly one of `account_id`, `contact_id`, `opportunity_id`, `project_id`. Not emails.",
                 toolset: "engagements",
                 kind: Kind::Create,
             },
@@ -228,7 +217,7 @@ pub fn tools() -> Vec<ToolSpec> {
             Meta {
                 name: "crm_update_engagement",
                 title: "Update engagement",
-                description: "Change an engagement's text, time or type.",
+                description: "Its text, time or type.",
                 toolset: "engagements",
                 kind: Kind::Update,
             },
@@ -268,7 +257,7 @@ pub fn tools() -> Vec<ToolSpec> {
             Meta {
                 name: "crm_delete_engagement",
                 title: "Delete engagement",
-                description: "Delete a timeline entry for good, with its attachments.",
+                description: "For good, with its attachments.",
                 toolset: "engagements",
                 kind: Kind::Delete,
             },

@@ -22,8 +22,6 @@ const LIST_TOOL: &str = "crm_list_fields";
 pub struct ListFields {
     #[serde(flatten)]
     pub paging: Paging,
-    /// `contact`, `account`, `opportunity` or `project` (party fields shown on both count for
-    /// each).
     #[serde(default)]
     pub entity_type: Option<EntityType>,
 }
@@ -31,7 +29,6 @@ pub struct ListFields {
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct GetField {
     pub id: String,
-    /// The `entity_type` the field was listed for.
     #[serde(default)]
     pub entity_type: Option<EntityType>,
     #[serde(default)]
@@ -42,19 +39,16 @@ pub struct GetField {
 pub struct CreateField {
     #[serde(default)]
     pub entity_type: Option<EntityType>,
-    /// The field's name, the key of its value in `custom_fields`.
     pub name: String,
     /// `text` is long text.
     #[serde(rename = "type")]
     pub kind: FieldType,
-    /// Help text shown with the field.
     #[serde(default)]
     pub description: Option<String>,
-    /// The choices; required for `enum`, refused otherwise. Strings, or `{label, value}` as
-    /// crm_list_fields shows them (the value is used).
+    /// Strings or `{label, value}`.
     #[serde(default)]
     pub options: Option<Vec<OptionInput>>,
-    /// Flag records that leave this field empty.
+    /// Flag records missing it.
     #[serde(default)]
     pub is_important: Option<bool>,
     #[serde(default)]
@@ -223,7 +217,7 @@ pub fn tools() -> Vec<ToolSpec> {
             Meta {
                 name: LIST_TOOL,
                 title: "List custom fields",
-                description: "List the custom field definitions of an `entity_type`: the keys of `custom_fields`.",
+                description: "Definitions: the keys of `custom_fields`.",
                 toolset: "fields",
                 kind: Kind::Read,
             },
@@ -234,7 +228,7 @@ pub fn tools() -> Vec<ToolSpec> {
             Meta {
                 name: "crm_get_field",
                 title: "Get custom field",
-                description: "Get one custom field definition, with its options.",
+                description: "A definition, with its options.",
                 toolset: "fields",
                 kind: Kind::Read,
             },
@@ -245,7 +239,7 @@ pub fn tools() -> Vec<ToolSpec> {
             Meta {
                 name: "crm_create_field",
                 title: "Create custom field",
-                description: "Create a custom field (Capsule admin only). `enum` fields need `options`.",
+                description: "Capsule admins only; `enum` needs `options`.",
                 toolset: "fields",
                 kind: Kind::Create,
             },

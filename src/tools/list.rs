@@ -29,8 +29,8 @@ pub const BUDGET_TOKENS: usize = 8_000;
 pub const BUDGET_BYTES: usize = 22_000;
 
 /// Lists of reference data (types, pipelines, stages, users, field definitions, tags): short,
-/// read whole. They show only `cursor` to clients and return up to [`MAX_LIMIT`] records a
-/// call; the other paging arguments are accepted as on every list.
+/// read whole. They show no paging arguments to clients and return up to [`MAX_LIMIT`] records
+/// a call; the paging arguments are accepted as on every list.
 pub const REFERENCE_LISTS: &[&str] = &[
     "crm_list_engagement_types",
     "crm_list_fields",
@@ -41,7 +41,7 @@ pub const REFERENCE_LISTS: &[&str] = &[
     "directory_list_users",
 ];
 
-/// How much of each record a list returns: a lean summary (default) or the whole record.
+// How much of each record a list returns: a lean summary (default) or the whole record.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Detail {
@@ -197,11 +197,7 @@ fn start_capped(
                 page: 1,
                 skip: 0,
                 // fetch_all reads the largest pages: `limit: 1` must not cost a request a record.
-                per_page: if fetch_all {
-                    cap
-                } else {
-                    limit.min(cap)
-                },
+                per_page: if fetch_all { cap } else { limit.min(cap) },
                 want: if fetch_all {
                     max_records
                 } else {

@@ -103,6 +103,8 @@ pub struct ToolSpec {
     /// `tool.input_schema` is what clients see, cut to what a model needs (see
     /// [`schema::advertise`]).
     checked: Arc<JsonObject>,
+    /// Accepted arguments clients are not shown (see [`ToolSpec::hide`]).
+    hidden: Vec<String>,
     handler: Handler,
     parse: Parse,
 }
@@ -145,10 +147,8 @@ impl ToolSpec {
     /// (`fetch_all`, which `max_records` implies) and what a model rarely needs and can reach
     /// another way (`include_remote_data` on lists: a get or `capsule_api_request` gives it).
     pub fn hide(mut self, names: &[&str]) -> Self {
-        let mut input = self.tool.input_schema.as_ref().clone();
-        schema::remove_properties(&mut input, &[], names);
-        self.tool.input_schema = Arc::new(input);
-        self
+        self.hidden.extend(names.iter().map(|n| (*n).to_owned()));
+        self.advertise()
     }
 
     /// The whole input schema arguments are checked against.
@@ -157,12 +157,18 @@ impl ToolSpec {
     }
 
     fn edit_both(mut self, edit: impl Fn(&mut JsonObject)) -> Self {
-        let mut input = self.tool.input_schema.as_ref().clone();
-        edit(&mut input);
-        self.tool.input_schema = Arc::new(input);
         let mut checked = self.checked.as_ref().clone();
         edit(&mut checked);
         self.checked = Arc::new(checked);
+        self.advertise()
+    }
+
+    /// Derives what clients see from the checked schema, so the two never drift.
+    fn advertise(mut self) -> Self {
+        let hidden: Vec<&str> = self.hidden.iter().map(String::as_str).collect();
+        let mut shown = schema::advertise(&self.checked);
+        schema::remove_properties(&mut shown, &[], &hidden);
+        self.tool.input_schema = Arc::new(shown);
         self
     }
 
@@ -216,16 +222,25 @@ where
 {
     let checked = schema::input_schema::<A>();
     let output = schema::output_schema::<O>();
-    let tool = Tool::new(meta.name, meta.description, Arc::new(schema::advertise(&checked)))
-        .with_title(meta.title)
-        .with_raw_output_schema(Arc::new(output))
-        .with_annotations(meta.kind.annotations(meta.title));
+    let mut tool = Tool::new(
+        meta.name,
+        meta.description,
+        Arc::new(schema::advertise(&checked)),
+    )
+    .with_title(meta.title)
+    .with_raw_output_schema(Arc::new(output))
+    .with_annotations(meta.kind.annotations(meta.title));
+    if meta.description.is_empty() {
+        // A get whose name says it all: no description beats one that repeats the name.
+        tool.description = None;
+    }
     let handler = Arc::new(handler);
     ToolSpec {
         tool,
         toolset: meta.toolset,
         kind: meta.kind,
         checked: Arc::new(checked),
+        hidden: Vec::new(),
         parse: Arc::new(|args| parse_arguments::<A>(args).map(|_| ())),
         // Updates: fields left out keep their value, null clears one.
         nulls_clear: meta.kind == Kind::Update,
@@ -274,8 +289,11 @@ pub fn refer_to_create(update: &Tool, create: &Tool) -> Tool {
         .collect();
     input.insert("properties".into(), Value::Object(kept));
     tool.input_schema = Arc::new(input);
-    let description = update.description.as_deref().unwrap_or_default();
-    tool.description = Some(format!("{description} Other arguments as {}.", create.name).into());
+    let refer = format!("Other arguments as {}.", create.name);
+    tool.description = Some(match update.description.as_deref() {
+        Some(d) => format!("{d} {refer}").into(),
+        None => refer.into(),
+    });
     tool
 }
 
@@ -301,36 +319,18 @@ pub fn all_tools() -> Vec<ToolSpec> {
 }
 
 /// What each tool shows of the arguments it accepts (issue 10: every token of the catalogue is
-/// paid on every turn). Lists show `limit`, `cursor`, `max_records` and `detail`
-/// (`fetch_all` is implied by `max_records`; `include_remote_data` is for gets); reference lists
-/// only `cursor`; reference gets no `include_remote_data`; writes no `remote_data` (raw Capsule
-/// fields go through `capsule_api_request`). All of them are still accepted.
+/// paid on every turn). Lists show `limit`, `cursor`, `max_records` and `detail` (`fetch_all`
+/// is implied by `max_records`); reference lists no paging (the server instructions say how to
+/// follow a `next_cursor`); no tool shows `include_remote_data` (the instructions name it once)
+/// and writes do not show `remote_data` (raw Capsule fields go through `capsule_api_request`).
+/// All of them are still accepted.
 fn shown(spec: ToolSpec) -> ToolSpec {
     let name = spec.name().to_owned();
-    let is_list = name.contains("_list_");
+    let spec = spec.hide(&["include_remote_data", "fetch_all"]);
     if list::REFERENCE_LISTS.contains(&name.as_str()) {
-        spec.hide(&[
-            "limit",
-            "fetch_all",
-            "max_records",
-            "include_remote_data",
-        ])
-    } else if is_list {
-        spec.hide(&["fetch_all", "include_remote_data"])
+        spec.hide(&["limit", "cursor", "max_records"])
     } else if matches!(spec.kind, Kind::Create | Kind::Update) {
         spec.hide(&["remote_data"])
-    } else if spec.kind == Kind::Read
-        && [
-            "crm_get_engagement_type",
-            "crm_get_field",
-            "crm_get_pipeline",
-            "crm_get_stage",
-            "crm_get_user",
-            "directory_get_user",
-        ]
-        .contains(&name.as_str())
-    {
-        spec.hide(&["include_remote_data"])
     } else {
         spec
     }

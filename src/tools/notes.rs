@@ -25,7 +25,6 @@ const NOUN: Noun = Noun {
 pub struct ListNotes {
     #[serde(flatten)]
     pub paging: Paging,
-    /// `full`: whole records.
     #[serde(default)]
     pub detail: Detail,
     #[serde(flatten)]
@@ -35,23 +34,18 @@ pub struct ListNotes {
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct CreateNote {
     pub content: String,
-    /// The account (organisation) the note is on. Give exactly one of `account_id`,
-    /// `contact_id`, `opportunity_id`, `project_id`.
     #[serde(default)]
     pub account_id: Option<String>,
-    /// The contact (person) the note is on.
     #[serde(default)]
     pub contact_id: Option<String>,
-    /// The opportunity the note is on.
     #[serde(default)]
     pub opportunity_id: Option<String>,
-    /// The project the note is on.
     #[serde(default)]
     pub project_id: Option<String>,
-    /// When it happened, ISO-8601 (default now).
+    /// Default now.
     #[serde(default)]
     pub occurred_at: Option<String>,
-    /// Activity type id from crm_list_engagement_types (default `-1` Note).
+    /// From crm_list_engagement_types; default `-1` Note.
     #[serde(default)]
     pub activity_type_id: Option<String>,
     #[serde(default)]
@@ -68,7 +62,7 @@ pub struct UpdateNote {
     /// When it happened, ISO-8601.
     #[serde(default)]
     pub occurred_at: Option<String>,
-    /// Activity type id from crm_list_engagement_types.
+    /// From crm_list_engagement_types.
     #[serde(default)]
     pub activity_type_id: Option<String>,
     #[serde(default)]
@@ -83,7 +77,7 @@ pub fn tools() -> Vec<ToolSpec> {
             Meta {
                 name: "crm_list_notes",
                 title: "List notes",
-                description: "List notes, newest first; pages may be short (emails, tasks left out). At most one record filter; with one, `limit` ≤ 50.",
+                description: "Newest first; pages may be short. One record filter at most; with it `limit` ≤ 50.",
                 toolset: "notes",
                 kind: Kind::Read,
             },
@@ -100,7 +94,7 @@ pub fn tools() -> Vec<ToolSpec> {
             Meta {
                 name: "crm_get_note",
                 title: "Get note",
-                description: "Get one note (emails and completed tasks: crm_get_engagement).",
+                description: "Emails and completed tasks: crm_get_engagement.",
                 toolset: "notes",
                 kind: Kind::Read,
             },
@@ -112,7 +106,7 @@ pub fn tools() -> Vec<ToolSpec> {
             Meta {
                 name: "crm_create_note",
                 title: "Create note",
-                description: "Add a note to one of `account_id`, `contact_id`, `opportunity_id`, `project_id`. Needs `content`.",
+                description: "On exactly one of `account_id`, `contact_id`, `opportunity_id`, `project_id`.",
                 toolset: "notes",
                 kind: Kind::Create,
             },
@@ -149,7 +143,7 @@ pub fn tools() -> Vec<ToolSpec> {
             Meta {
                 name: "crm_update_note",
                 title: "Update note",
-                description: "Change a note's text, time or activity type.",
+                description: "Its text, time or activity type.",
                 toolset: "notes",
                 kind: Kind::Update,
             },
@@ -186,7 +180,7 @@ pub fn tools() -> Vec<ToolSpec> {
             Meta {
                 name: "crm_delete_note",
                 title: "Delete note",
-                description: "Delete a note for good, with its attachments.",
+                description: "For good, with its attachments.",
                 toolset: "notes",
                 kind: Kind::Delete,
             },

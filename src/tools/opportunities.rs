@@ -30,18 +30,14 @@ const LIST_TOOL: &str = "crm_list_opportunities";
 pub struct ListOpportunities {
     #[serde(flatten)]
     pub paging: Paging,
-    /// `full`: whole records.
     #[serde(default)]
     pub detail: Detail,
-    /// Free text matched against names and descriptions.
     #[serde(default)]
     pub search: Option<String>,
     #[serde(default)]
     pub updated_after: Option<String>,
-    /// Only opportunities of this account (also as additional party, except with `search`).
     #[serde(default)]
     pub account_id: Option<String>,
-    /// Only opportunities of this contact (also as additional party, except with `search`).
     #[serde(default)]
     pub contact_id: Option<String>,
     /// `open`, `won` or `lost`.
@@ -70,7 +66,6 @@ pub struct UpdateOpportunity {
     pub fields: OpportunityFields,
     #[serde(default)]
     pub remove_tags: Option<Vec<String>>,
-    /// Allow a `stage_id` of another pipeline, moving the opportunity to that pipeline.
     #[serde(default)]
     pub move_pipeline: bool,
     #[serde(default)]
@@ -327,7 +322,7 @@ pub fn tools() -> Vec<ToolSpec> {
             Meta {
                 name: "crm_list_opportunities",
                 title: "List opportunities",
-                description: "List opportunities (deals). Filters combine (AND); some apply per page, so pages may be short.",
+                description: "Deals. Some filters apply per page: pages may be short.",
                 toolset: "opportunities",
                 kind: Kind::Read,
             },
@@ -337,7 +332,7 @@ pub fn tools() -> Vec<ToolSpec> {
             Meta {
                 name: "crm_get_opportunity",
                 title: "Get opportunity",
-                description: "Get one opportunity (deal), the whole record.",
+                description: "",
                 toolset: "opportunities",
                 kind: Kind::Read,
             },
@@ -350,7 +345,7 @@ pub fn tools() -> Vec<ToolSpec> {
             Meta {
                 name: "crm_create_opportunity",
                 title: "Create opportunity",
-                description: "Create an opportunity. Needs `name`, `stage_id` (crm_list_stages) and `account_id` or `contact_id`.",
+                description: "Needs `account_id` or `contact_id`.",
                 toolset: "opportunities",
                 kind: Kind::Create,
             },
@@ -366,7 +361,7 @@ pub fn tools() -> Vec<ToolSpec> {
             Meta {
                 name: "crm_update_opportunity",
                 title: "Update opportunity",
-                description: "Change an opportunity; null clears a field. A Won/Lost stage closes it; another pipeline's stage needs `move_pipeline`.",
+                description: "Null clears a field. A Won/Lost stage closes it; another pipeline's stage needs `move_pipeline: true`.",
                 toolset: "opportunities",
                 kind: Kind::Update,
             },
@@ -391,7 +386,7 @@ pub fn tools() -> Vec<ToolSpec> {
             Meta {
                 name: "crm_delete_opportunity",
                 title: "Delete opportunity",
-                description: "Delete an opportunity for good.",
+                description: "For good, no undo.",
                 toolset: "opportunities",
                 kind: Kind::Delete,
             },

@@ -102,7 +102,7 @@ async fn page_locally<T: Clone + serde::Serialize + Send + 'static>(
 pub struct ListPipelines {
     #[serde(flatten)]
     pub paging: Paging,
-    /// `opportunity` (sales pipelines) or `project` (project boards); both when left out.
+    /// `opportunity` or `project` (boards); default both.
     #[serde(default)]
     pub entity_type: Option<String>,
 }
@@ -110,7 +110,7 @@ pub struct ListPipelines {
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct GetPipeline {
     pub id: String,
-    /// `opportunity` (default) or `project` (a project board); ids of the two may overlap.
+    /// `opportunity` (default) or `project` (a board).
     #[serde(default)]
     pub entity_type: Option<String>,
     #[serde(default)]
@@ -121,10 +121,9 @@ pub struct GetPipeline {
 pub struct ListStages {
     #[serde(flatten)]
     pub paging: Paging,
-    /// Only stages of this pipeline; with it `entity_type` defaults to `opportunity`.
     #[serde(default)]
     pub pipeline_id: Option<String>,
-    /// `opportunity` (milestones) or `project` (project stages); both when left out.
+    /// `opportunity` or `project`; default both.
     #[serde(default)]
     pub entity_type: Option<String>,
 }
@@ -132,7 +131,7 @@ pub struct ListStages {
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct GetStage {
     pub id: String,
-    /// `opportunity` (default) or `project`; ids of the two may overlap.
+    /// `opportunity` (default) or `project`.
     #[serde(default)]
     pub entity_type: Option<String>,
     #[serde(default)]
@@ -153,7 +152,7 @@ pub fn tools() -> Vec<ToolSpec> {
             Meta {
                 name: "crm_list_pipelines",
                 title: "List pipelines",
-                description: "List sales pipelines and project boards, each with its stages.",
+                description: "Sales pipelines and project boards, with their stages.",
                 toolset: "pipelines",
                 kind: Kind::Read,
             },
@@ -191,7 +190,7 @@ pub fn tools() -> Vec<ToolSpec> {
             Meta {
                 name: "crm_get_pipeline",
                 title: "Get pipeline",
-                description: "Get one pipeline or project board with its stages in order.",
+                description: "With its stages in order.",
                 toolset: "pipelines",
                 kind: Kind::Read,
             },
@@ -214,7 +213,7 @@ pub fn tools() -> Vec<ToolSpec> {
             Meta {
                 name: "crm_list_stages",
                 title: "List stages",
-                description: "List opportunity and project stages (probability, status, days until stale).",
+                description: "Opportunity and project stages.",
                 toolset: "pipelines",
                 kind: Kind::Read,
             },
@@ -277,7 +276,7 @@ pub fn tools() -> Vec<ToolSpec> {
             Meta {
                 name: "crm_get_stage",
                 title: "Get stage",
-                description: "Get one opportunity or project stage with its pipeline.",
+                description: "With its pipeline.",
                 toolset: "pipelines",
                 kind: Kind::Read,
             },

@@ -30,15 +30,12 @@ const LIST_TOOL: &str = "crm_list_projects";
 /// The filters of crm_list_projects; also what a cursor carries.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 pub struct ProjectFilters {
-    /// Free text matched against project names and descriptions.
     #[serde(default)]
     pub search: Option<String>,
     #[serde(default)]
     pub updated_after: Option<String>,
-    /// Only projects of this account (also as additional party, except with `search`).
     #[serde(default)]
     pub account_id: Option<String>,
-    /// Only projects of this contact (also as additional party, except with `search`).
     #[serde(default)]
     pub contact_id: Option<String>,
     #[serde(default)]
@@ -50,10 +47,9 @@ pub struct ProjectFilters {
     pub owner_id: Option<String>,
     #[serde(default)]
     pub tag: Option<String>,
-    /// Only projects at this board stage (id from crm_list_stages, entity project).
     #[serde(default)]
     pub stage_id: Option<String>,
-    /// Only projects on this board (id from crm_list_pipelines, entity project).
+    /// From crm_list_pipelines, entity project.
     #[serde(default)]
     pub board_id: Option<String>,
 }
@@ -62,7 +58,6 @@ pub struct ProjectFilters {
 pub struct ListProjects {
     #[serde(flatten)]
     pub paging: Paging,
-    /// `full`: whole records.
     #[serde(default)]
     pub detail: Detail,
     #[serde(flatten)]
@@ -388,7 +383,7 @@ pub fn tools() -> Vec<ToolSpec> {
             Meta {
                 name: "crm_list_projects",
                 title: "List projects",
-                description: "List projects (Capsule cases). Filters combine (AND); some apply per page, so pages may be short.",
+                description: "Capsule cases. Some filters apply per page: pages may be short.",
                 toolset: "projects",
                 kind: Kind::Read,
             },
@@ -400,8 +395,7 @@ pub fn tools() -> Vec<ToolSpec> {
             Meta {
                 name: "crm_get_project",
                 title: "Get project",
-                description: "Get one project by id, with its party, opportunity, stage and \
-                    board, tags and custom fields.",
+                description: "",
                 toolset: "projects",
                 kind: Kind::Read,
             },
@@ -411,7 +405,7 @@ pub fn tools() -> Vec<ToolSpec> {
             Meta {
                 name: "crm_create_project",
                 title: "Create project",
-                description: "Create a project. Needs `name` and `account_id` or `contact_id`.",
+                description: "Needs `account_id` or `contact_id`.",
                 toolset: "projects",
                 kind: Kind::Create,
             },
@@ -422,7 +416,7 @@ pub fn tools() -> Vec<ToolSpec> {
             Meta {
                 name: "crm_update_project",
                 title: "Update project",
-                description: "Change a project; null clears a field. `status: closed` closes it.",
+                description: "Null clears a field.",
                 toolset: "projects",
                 kind: Kind::Update,
             },
@@ -432,7 +426,7 @@ pub fn tools() -> Vec<ToolSpec> {
             Meta {
                 name: "crm_delete_project",
                 title: "Delete project",
-                description: "Delete a project for good, with its tasks and timeline entries.",
+                description: "For good, with its tasks and timeline entries.",
                 toolset: "projects",
                 kind: Kind::Delete,
             },

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use rmcp::model::JsonObject;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -22,16 +23,33 @@ pub enum HttpMethod {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct ApiRequest {
-    /// HTTP method. Only GET in read-only mode.
+    /// Only GET in read-only mode.
     pub method: HttpMethod,
-    /// Under the API v2 root, e.g. `/parties/11587/entries`; no host or query string.
+    /// E.g. `/parties/11/entries`; no host or query.
     pub path: String,
-    /// E.g. `{"page": "2", "embed": "tags"}`.
     #[serde(default)]
     pub query: Option<BTreeMap<String, String>>,
-    /// JSON body for POST/PUT, in Capsule's envelope, e.g. `{"party": {...}}`.
+    /// In Capsule's envelope, e.g. `{"party": {...}}`.
     #[serde(default)]
     pub body: Option<Value>,
+}
+
+/// What the proxy says of itself in read-only mode.
+pub const READ_ONLY_DESCRIPTION: &str =
+    "A GET of any Capsule API v2 endpoint the crm_* tools lack (tracks, filters, site, ...).";
+
+/// The proxy's input schema in read-only mode: `method` can only be `GET`, and a GET has no
+/// body.
+pub fn read_only_input(schema: &JsonObject) -> JsonObject {
+    let mut schema = schema.clone();
+    if let Some(Value::Object(props)) = schema.get_mut("properties") {
+        props.shift_remove("body");
+        props.insert(
+            "method".into(),
+            serde_json::json!({"type": "string", "enum": ["GET"]}),
+        );
+    }
+    schema
 }
 
 /// Capsule's answer, as it came.
@@ -99,7 +117,7 @@ pub fn tools() -> Vec<ToolSpec> {
         Meta {
             name: "capsule_api_request",
             title: "Capsule API request",
-            description: "Call a Capsule API v2 endpoint the crm_* tools do not cover (tracks, filters, site, ...). Writes are sent once, never retried.",
+            description: "Any Capsule API v2 endpoint the crm_* tools lack (tracks, filters, site, ...). Writes are sent once, never retried.",
             toolset: "proxy",
             kind: Kind::Proxy,
         },

@@ -102,18 +102,63 @@ pub fn advertise(checked: &JsonObject) -> JsonObject {
         }
         for key in SCHEMA_LIST_KEYS {
             if let Some(Value::Array(list)) = map.get_mut(*key) {
-                list.iter_mut().filter_map(Value::as_object_mut).for_each(open);
+                list.iter_mut()
+                    .filter_map(Value::as_object_mut)
+                    .for_each(open);
             }
         }
         for key in SCHEMA_MAP_KEYS {
             if let Some(Value::Object(props)) = map.get_mut(*key) {
-                props.values_mut().filter_map(Value::as_object_mut).for_each(open);
+                props
+                    .values_mut()
+                    .filter_map(Value::as_object_mut)
+                    .for_each(open);
             }
         }
     }
     let mut schema = checked.clone();
     open(&mut schema);
+    if let Some(Value::Object(props)) = schema.get_mut("properties") {
+        props
+            .values_mut()
+            .filter_map(Value::as_object_mut)
+            .for_each(sign_rows);
+    }
     schema
+}
+
+/// A list of objects (email addresses, addresses, ...) shown as `{key, kind: A|B}` in its
+/// description: what a model needs of the rows for a third of the tokens of their schema. The
+/// signature is written from the checked schema, so it cannot drift from what is accepted.
+fn sign_rows(prop: &mut JsonObject) {
+    let Some(Value::Object(items)) = prop.get("items") else {
+        return;
+    };
+    let Some(Value::Object(fields)) = items.get("properties") else {
+        return;
+    };
+    let keys: Vec<String> = fields
+        .iter()
+        .map(|(name, field)| {
+            let mut key = name.clone();
+            if let Some(Value::Array(values)) = field.get("enum") {
+                let values: Vec<&str> = values.iter().filter_map(Value::as_str).collect();
+                key.push_str(": ");
+                key.push_str(&values.join("|"));
+            }
+            if let Some(d) = field.get("description").and_then(Value::as_str) {
+                key.push_str(&format!(" ({d})"));
+            }
+            key
+        })
+        .collect();
+    let signature = format!("{{{}}}", keys.join(", "));
+    let description = match prop.get("description").and_then(Value::as_str) {
+        Some(d) => format!("{signature}; {d}"),
+        None => signature,
+    };
+    prop.insert("items".into(), serde_json::json!({"type": "object"}));
+    prop.insert("description".into(), Value::String(description));
 }
 
 /// Makes `properties.<name>` required and, since null then means nothing, not nullable.
@@ -159,7 +204,7 @@ pub fn remove_properties(schema: &mut JsonObject, path: &[&str], names: &[&str])
     }
     if let Some(Value::Object(props)) = at.get_mut("properties") {
         for n in names {
-            props.remove(*n);
+            props.shift_remove(*n);
         }
     }
 }
@@ -365,6 +410,29 @@ mod tests {
             input["properties"]["n"],
             json!({"description": "A count.", "type": "integer"})
         );
+    }
+
+    #[test]
+    fn rows_are_shown_by_their_keys_and_still_checked_whole() {
+        let checked = json!({"type": "object", "additionalProperties": false, "properties": {
+            "emails": {"type": "array", "description": "Added.", "items": {
+                "type": "object", "additionalProperties": false,
+                "properties": {
+                    "email": {"type": "string"},
+                    "type": {"type": "string", "enum": ["Home", "Work"]},
+                    "country": {"type": "string", "description": "English name"}
+                }
+            }},
+            "tags": {"type": "array", "items": {"type": "string"}}
+        }});
+        let shown = advertise(checked.as_object().unwrap());
+        assert_eq!(
+            shown["properties"]["emails"],
+            json!({"type": "array", "items": {"type": "object"},
+                   "description": "{email, type: Home|Work, country (English name)}; Added."})
+        );
+        assert_eq!(shown["properties"]["tags"], checked["properties"]["tags"]);
+        assert!(!shown.contains_key("additionalProperties"));
     }
 
     #[test]

@@ -33,19 +33,14 @@ pub struct TaskFilters {
     pub status: Option<String>,
     #[serde(default)]
     pub owner_id: Option<String>,
-    /// Filtered per page.
     #[serde(default)]
     pub account_id: Option<String>,
-    /// Filtered per page.
     #[serde(default)]
     pub contact_id: Option<String>,
-    /// Filtered per page.
     #[serde(default)]
     pub opportunity_id: Option<String>,
-    /// Filtered per page.
     #[serde(default)]
     pub project_id: Option<String>,
-    /// Changed after (ISO-8601); Filtered per page.
     #[serde(default)]
     pub updated_after: Option<String>,
 }
@@ -54,7 +49,6 @@ pub struct TaskFilters {
 pub struct ListTasks {
     #[serde(flatten)]
     pub paging: Paging,
-    /// `full`: whole records.
     #[serde(default)]
     pub detail: Detail,
     #[serde(flatten)]
@@ -279,17 +273,19 @@ pub fn tools() -> Vec<ToolSpec> {
             Meta {
                 name: "crm_list_tasks",
                 title: "List tasks",
-                description: "List tasks (open unless `status`). Filters combine (AND).",
+                description: "Open ones unless `status`. Some filters apply per page.",
                 toolset: "tasks",
                 kind: Kind::Read,
             },
-            |app, a: ListTasks, cx| async move { list(app, &cx, (&a.paging, a.detail), &a.filters).await },
+            |app, a: ListTasks, cx| async move {
+                list(app, &cx, (&a.paging, a.detail), &a.filters).await
+            },
         ),
         tool(
             Meta {
                 name: "crm_get_task",
                 title: "Get task",
-                description: "Get one task, the whole record.",
+                description: "",
                 toolset: "tasks",
                 kind: Kind::Read,
             },
@@ -299,7 +295,7 @@ pub fn tools() -> Vec<ToolSpec> {
             Meta {
                 name: "crm_create_task",
                 title: "Create task",
-                description: "Create a task. Needs `subject` and `due_date`; links at most one record.",
+                description: "Links at most one record.",
                 toolset: "tasks",
                 kind: Kind::Create,
             },
@@ -310,7 +306,7 @@ pub fn tools() -> Vec<ToolSpec> {
             Meta {
                 name: "crm_update_task",
                 title: "Update task",
-                description: "Change a task; null clears a field. `status: completed` completes it, `open` reopens it.",
+                description: "Null clears a field.",
                 toolset: "tasks",
                 kind: Kind::Update,
             },
@@ -323,7 +319,7 @@ pub fn tools() -> Vec<ToolSpec> {
             Meta {
                 name: "crm_delete_task",
                 title: "Delete task",
-                description: "Delete a task for good.",
+                description: "For good, no undo.",
                 toolset: "tasks",
                 kind: Kind::Delete,
             },

@@ -26,7 +26,6 @@ pub struct ListUsers {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct GetUser {
-    /// User id from the list tool, or `me` for the connected user.
     pub id: String,
     #[serde(default)]
     pub include_remote_data: bool,
@@ -84,7 +83,7 @@ pub fn tools() -> Vec<ToolSpec> {
             Meta {
                 name: LIST_TOOL,
                 title: "List users",
-                description: "List CRM users (who can own records).",
+                description: "Who can own records.",
                 toolset: "users",
                 kind: Kind::Read,
             },
@@ -94,7 +93,7 @@ pub fn tools() -> Vec<ToolSpec> {
             Meta {
                 name: "crm_get_user",
                 title: "Get user",
-                description: "Get one CRM user; `me` is the connected user.",
+                description: "`me`: the connected user.",
                 toolset: "users",
                 kind: Kind::Read,
             },

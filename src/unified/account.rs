@@ -49,10 +49,8 @@ pub struct Account {
 /// and `null` clears one.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 pub struct AccountFields {
-    /// Organisation name (required on create).
     #[serde(default)]
     pub name: Option<String>,
-    /// Free-text background about the organisation.
     #[serde(default, deserialize_with = "super::input::double_option")]
     pub description: Option<Option<String>>,
     #[serde(default)]
@@ -63,10 +61,8 @@ pub struct AccountFields {
     pub email_addresses: Option<Vec<super::input::EmailInput>>,
     #[serde(default)]
     pub phone_numbers: Option<Vec<super::input::PhoneInput>>,
-    /// `country`: English name, e.g. `United Kingdom`.
     #[serde(default)]
     pub addresses: Option<Vec<super::input::AddressInput>>,
-    /// `type`: `URL` (default), `LINKED_IN`, `TWITTER`, `GITHUB`, ...
     #[serde(default)]
     pub urls: Option<Vec<super::input::UrlInput>>,
     #[serde(default)]

@@ -66,10 +66,8 @@ pub struct ContactFields {
     pub last_name: Option<Option<String>>,
     #[serde(default, deserialize_with = "super::input::double_option")]
     pub title: Option<Option<String>>,
-    /// Salutation; must be one Capsule knows (`Mr`, `Mrs`, `Ms`, `Dr`, ...).
     #[serde(default, deserialize_with = "super::input::double_option")]
     pub salutation: Option<Option<String>>,
-    /// Free-text background about the person.
     #[serde(default, deserialize_with = "super::input::double_option")]
     pub description: Option<Option<String>>,
     #[serde(default, deserialize_with = "super::input::double_option")]
@@ -82,10 +80,8 @@ pub struct ContactFields {
     pub email_addresses: Option<Vec<super::input::EmailInput>>,
     #[serde(default)]
     pub phone_numbers: Option<Vec<super::input::PhoneInput>>,
-    /// `country`: English name, e.g. `United Kingdom`.
     #[serde(default)]
     pub addresses: Option<Vec<super::input::AddressInput>>,
-    /// `type`: `URL` (default), `LINKED_IN`, `TWITTER`, `GITHUB`, ...
     #[serde(default)]
     pub urls: Option<Vec<super::input::UrlInput>>,
     #[serde(default)]

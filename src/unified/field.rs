@@ -6,7 +6,6 @@ use serde_json::Value;
 
 use super::Ref;
 
-/// The kind of CRM record a custom field, a deleted record, ... belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum EntityType {

@@ -55,6 +55,7 @@ pub struct AddressInput {
     pub state: Option<String>,
     #[serde(default)]
     pub postal_code: Option<String>,
+    /// English name
     #[serde(default)]
     pub country: Option<String>,
     #[serde(rename = "type", default)]

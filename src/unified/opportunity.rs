@@ -49,7 +49,7 @@ pub struct Opportunity {
     /// Length of a recurring deal in `duration_basis` units.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration: Option<i64>,
-    /// `FIXED`, `HOUR`, `DAY`, `WEEK`, `MONTH`, `QUARTER` or `YEAR`.
+    /// FIXED, HOUR, DAY, WEEK, MONTH, QUARTER or YEAR
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration_basis: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -75,32 +75,30 @@ pub struct OpportunityFields {
     pub name: Option<String>,
     #[serde(default, deserialize_with = "super::input::double_option")]
     pub description: Option<Option<String>>,
-    /// Main party, an organisation. Give this or `contact_id`.
     #[serde(default)]
     pub account_id: Option<String>,
-    /// Main party, a person. Give this or `account_id`.
     #[serde(default)]
     pub contact_id: Option<String>,
-    /// Stage id from crm_list_stages; a Won or Lost stage closes the deal.
+    /// A Won or Lost stage closes the deal.
     #[serde(default)]
     pub stage_id: Option<String>,
     #[serde(default)]
     pub amount: Option<f64>,
-    /// ISO 4217 code such as `GBP`; Capsule's default currency when left out.
+    /// ISO 4217, e.g. GBP
     #[serde(default)]
     pub currency: Option<String>,
-    /// Why a lost deal was lost (id from Capsule `/lostreasons`).
+    /// Capsule /lostreasons
     #[serde(default, deserialize_with = "super::input::double_option")]
     pub lost_reason_id: Option<Option<String>>,
     #[serde(default, deserialize_with = "super::input::double_option")]
     pub expected_close_date: Option<Option<String>>,
-    /// 0-100; only while the deal is open (defaults from the stage).
+    /// 0-100; open deals only.
     #[serde(default)]
     pub probability: Option<i64>,
-    /// Length of a recurring deal in `duration_basis` units; must be null with `FIXED`.
+    /// In `duration_basis` units.
     #[serde(default, deserialize_with = "super::input::double_option")]
     pub duration: Option<Option<i64>>,
-    /// `FIXED`, `HOUR`, `DAY`, `WEEK`, `MONTH`, `QUARTER` or `YEAR`.
+    /// FIXED, HOUR, DAY, WEEK, MONTH, QUARTER or YEAR
     #[serde(default)]
     pub duration_basis: Option<String>,
     #[serde(default)]

@@ -58,34 +58,27 @@ pub struct Project {
 /// and `null` clears one.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 pub struct ProjectFields {
-    /// Project name; required on create.
     #[serde(default)]
     pub name: Option<String>,
-    /// Free-text description of the project.
     #[serde(default, deserialize_with = "super::input::double_option")]
     pub description: Option<Option<String>>,
-    /// The main party, an organisation. Create needs this or `contact_id`.
     #[serde(default)]
     pub account_id: Option<String>,
     #[serde(default)]
     pub contact_id: Option<String>,
     #[serde(default, deserialize_with = "super::input::double_option")]
     pub opportunity_id: Option<Option<String>>,
-    /// Board stage id (crm_list_stages with entity project). A stage of another board moves the
-    /// project to that board.
+    /// A project stage; another board's moves the project there.
     #[serde(default, deserialize_with = "super::input::double_option")]
     pub stage_id: Option<Option<String>>,
-    /// `open` or `closed` (closing sets `close_date`).
+    /// `open` or `closed`.
     #[serde(default)]
     pub status: Option<String>,
     #[serde(default, deserialize_with = "super::input::double_option")]
     pub expected_close_date: Option<Option<String>>,
-    /// Owner and team are written together: on update, the one left out keeps its current
-    /// value.
     #[serde(default, deserialize_with = "super::input::double_option")]
     pub owner_id: Option<Option<String>>,
-    /// Team id (directory_list_users groups); null takes the project off its team. The owner
-    /// must be a member.
+    /// The owner must be a member.
     #[serde(default, deserialize_with = "super::input::double_option")]
     pub team_id: Option<Option<String>>,
     #[serde(default)]

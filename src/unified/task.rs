@@ -57,28 +57,24 @@ pub struct Task {
 /// `null` clears one.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 pub struct TaskFields {
-    /// The short title; required on create.
     #[serde(default)]
     pub subject: Option<String>,
     #[serde(default, deserialize_with = "super::input::double_option")]
     pub content: Option<Option<String>>,
-    /// Category id (from `type.id` of tasks).
+    /// From tasks' `type.id`.
     #[serde(default, deserialize_with = "super::input::double_option")]
     pub type_id: Option<Option<String>>,
-    /// Category name such as `Call` or `Billing`, instead of `type_id`.
+    /// Category name, e.g. `Call`.
     #[serde(rename = "type", default)]
     pub type_name: Option<String>,
-    /// `YYYY-MM-DD`; required on create.
     #[serde(default)]
     pub due_date: Option<String>,
-    /// `HH:MM` or `HH:MM:SS` in the owner's time zone.
+    /// `HH:MM`, owner's time zone.
     #[serde(default, deserialize_with = "super::input::double_option")]
     pub due_time: Option<Option<String>>,
-    /// Default: the token's user.
+    /// Default: the connected user.
     #[serde(default)]
     pub owner_id: Option<String>,
-    /// Link to an organisation. At most one of the four links; on update, setting one replaces
-    /// the current link.
     #[serde(default)]
     pub account_id: Option<String>,
     #[serde(default)]
@@ -87,7 +83,7 @@ pub struct TaskFields {
     pub opportunity_id: Option<String>,
     #[serde(default)]
     pub project_id: Option<String>,
-    /// `completed` completes the task, `open` reopens it (`pending` is Capsule's to set).
+    /// `open` or `completed`.
     #[serde(default)]
     pub status: Option<String>,
     #[serde(default)]

@@ -330,13 +330,58 @@ fn address_rows(items: &[AddressInput], create: bool) -> Result<Value, String> {
         .map(Value::Array)
 }
 
+/// Capsule's website services (capsule-api.md, models/website, and the newer ones a 2026
+/// client knows).
+const WEBSITE_SERVICES: &[&str] = &[
+    "URL",
+    "SKYPE",
+    "TWITTER",
+    "LINKED_IN",
+    "FACEBOOK",
+    "XING",
+    "FEED",
+    "GOOGLE_PLUS",
+    "FLICKR",
+    "GITHUB",
+    "YOUTUBE",
+    "INSTAGRAM",
+    "PINTEREST",
+    "TIKTOK",
+    "THREADS",
+    "BLUESKY",
+    "SNAPCHAT",
+];
+
+/// A URL row's `type` as Capsule spells the service: any case, with or without the
+/// underscore or spaces (`LinkedIn`, `linked in`, `LINKED_IN`); `X` is Twitter.
+fn website_service(given: &str) -> Result<String, String> {
+    let squashed: String = given
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .map(|c| c.to_ascii_uppercase())
+        .collect();
+    if squashed == "X" {
+        return Ok("TWITTER".into());
+    }
+    WEBSITE_SERVICES
+        .iter()
+        .find(|s| s.replace('_', "") == squashed)
+        .map(|s| (*s).to_owned())
+        .ok_or_else(|| {
+            format!(
+                "`urls[].type` `{given}` is not a Capsule website service; use one of {}",
+                WEBSITE_SERVICES.join(", ")
+            )
+        })
+}
+
 fn url_rows(items: &[UrlInput], create: bool) -> Result<Value, String> {
     items
         .iter()
         .map(|u| {
             let mut m = Map::new();
             m.insert("address".into(), opt_str(&u.url));
-            let service = u.kind.clone().map(|k| k.to_ascii_uppercase());
+            let service = u.kind.as_deref().map(website_service).transpose()?;
             let service = if u.id.is_none() {
                 Some(service.unwrap_or_else(|| "URL".into()))
             } else {
@@ -666,6 +711,26 @@ pub fn drop_existing_rows(body: &mut Map<String, Value>, current: &Value) {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+    use super::*;
+    use crate::capsule::map::fixture;
+
+    #[test]
+    fn website_services_are_read_in_any_spelling_and_unknown_ones_named() {
+        for (given, wire) in [
+            ("LinkedIn", "LINKED_IN"),
+            ("linked in", "LINKED_IN"),
+            ("LINKED_IN", "LINKED_IN"),
+            ("url", "URL"),
+            ("x", "TWITTER"),
+            ("google plus", "GOOGLE_PLUS"),
+            ("github", "GITHUB"),
+        ] {
+            assert_eq!(website_service(given).as_deref(), Ok(wire), "{given}");
+        }
+        let e = website_service("Myspace").unwrap_err();
+        assert!(e.contains("`Myspace`") && e.contains("LINKED_IN"), "{e}");
+    }
+
     #[test]
     fn generated_avatars_are_left_out() {
         for generated in [
@@ -677,10 +742,6 @@ mod tests {
         let own = Some("https://example.test/me.jpg".to_string());
         assert_eq!(super::uploaded_picture(&own), own);
     }
-
-    use super::*;
-
-    use crate::capsule::map::fixture;
 
     #[test]
     fn maps_the_recorded_person() {
