@@ -115,7 +115,7 @@ pub struct CallArgs {
     pub direction: Option<Option<Direction>>,
     #[serde(default, deserialize_with = "double_option")]
     pub duration_seconds: Option<Option<u32>>,
-    /// One line, e.g. `connected`, `voicemail`.
+    /// e.g. `connected`, `voicemail`.
     #[serde(default, deserialize_with = "double_option")]
     pub outcome: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]

@@ -67,7 +67,8 @@ pub struct Engagement {
     pub remote_data: Option<Value>,
 }
 
-/// Which way a call went.
+// Which way a call went (no doc comment: the enum values say it, and it would be paid in
+// every engagement write schema).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Direction {
