@@ -62,6 +62,32 @@ impl RefData {
         Ok(items)
     }
 
+    /// The address of the account's web app (`GET /site` → `url`, no trailing slash), cached
+    /// for the TTL like the lists. `None` when `/site` cannot be read: records then come back
+    /// without their `web_url`, and the next call asks again.
+    pub async fn site_url(&self, client: &CapsuleClient) -> Option<String> {
+        let slot = self.slot(SITE);
+        let mut guard = slot.lock().await;
+        if let Some((at, items)) = guard.as_ref()
+            && at.elapsed() < self.ttl
+        {
+            return items.first().and_then(Value::as_str).map(str::to_owned);
+        }
+        let url = match client.send(&Request::get(SITE)).await {
+            Ok(resp) => site_url_of(&resp.body),
+            Err(e) => {
+                tracing::debug!(error = %e, "GET /site failed; records go without web_url");
+                return None;
+            }
+        };
+        let Some(url) = url else {
+            tracing::debug!("GET /site gave no usable url; records go without web_url");
+            return None;
+        };
+        *guard = Some((Instant::now(), Arc::new(vec![Value::String(url.clone())])));
+        Some(url)
+    }
+
     /// Forget everything (after a write that changes reference data).
     pub fn invalidate(&self, path_prefix: &str) {
         if let Ok(mut slots) = self.slots.lock() {
@@ -70,7 +96,60 @@ impl RefData {
     }
 }
 
+const SITE: &str = "/site";
+
+/// `site.url` of a `/site` answer, when it is an http(s) address.
+fn site_url_of(body: &Value) -> Option<String> {
+    let site: super::wire::Site = super::wire::unwrap_single(body, "site").ok()?;
+    let url = site.url?;
+    let url = url.trim().trim_end_matches('/');
+    let parsed = url::Url::parse(url).ok()?;
+    (matches!(parsed.scheme(), "http" | "https") && parsed.host_str().is_some())
+        .then(|| url.to_owned())
+}
+
+/// A record with a page in Capsule's web app (`{site}/party/{id}`, ...).
+pub trait WebLinked {
+    fn set_web_url(&mut self, site: &str);
+}
+
+/// The record with its `web_url` when the site is known.
+pub fn linked<T: WebLinked>(site: Option<&str>, mut record: T) -> T {
+    if let Some(site) = site {
+        record.set_web_url(site);
+    }
+    record
+}
+
 /// `/users` and `/teams` are not paginated in Capsule.
 fn paginated(path: &str) -> bool {
     !matches!(path, "/users" | "/teams")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn reads_the_documented_site_answer() {
+        let doc = crate::capsule::map::fixture("site_show.json");
+        assert_eq!(
+            site_url_of(&doc).as_deref(),
+            Some("https://acme.capsulecrm.com")
+        );
+        let slash = json!({"site": {"url": "https://acme.capsulecrm.com/"}});
+        assert_eq!(
+            site_url_of(&slash).as_deref(),
+            Some("https://acme.capsulecrm.com")
+        );
+        for bad in [
+            json!({}),
+            json!({"site": {"url": null}}),
+            json!({"site": {"url": "javascript:alert(1)"}}),
+            json!({"site": {"url": "acme"}}),
+        ] {
+            assert_eq!(site_url_of(&bad), None, "{bad}");
+        }
+    }
 }

@@ -153,14 +153,11 @@ pub(crate) fn normalize_value(
                 "field.value: invalid date",
             )),
         },
+        // Capsule does not hold list values to the options: a recorded live project has one
+        // outside them (capsule-api.md §8.1), so any text is stored as given.
         "list" => match v {
             Value::String(s) if s.is_empty() => Ok(None),
-            Value::String(s) if def.options.iter().any(|o| o == s) => Ok(Some(v.clone())),
-            Value::String(_) => Err(invalid(
-                resource,
-                Some("field.value"),
-                "field.value: value is not one of the field's options",
-            )),
+            Value::String(_) => Ok(Some(v.clone())),
             _ => Err(bad()),
         },
         _ => match v {
@@ -386,7 +383,11 @@ mod tests {
             normalize_value(&def("text"), &Value::Null, "party").unwrap(),
             None
         );
-        assert!(normalize_value(&def("list"), &json!("B"), "party").is_err());
+        assert_eq!(
+            normalize_value(&def("list"), &json!("B"), "party").unwrap(),
+            Some(json!("B")),
+            "a value outside the options is stored"
+        );
         assert!(normalize_value(&def("date"), &json!("2026-02-30"), "party").is_err());
     }
 }

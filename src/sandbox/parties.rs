@@ -30,19 +30,33 @@ pub(crate) fn search(ctx: &mut Ctx<'_>, req: &Req) -> ApiResult<Reply> {
         .store
         .parties
         .values()
-        .filter(|p| party_matches(p, &q))
+        .filter(|p| party_matches(ctx.store, p, &q))
         .collect();
     paged(req, items, MAX_PER_PAGE, "parties", |p| {
         ctx.store.render_party(p, embed)
     })
 }
 
-fn party_matches(p: &Party, q: &str) -> bool {
+/// What Capsule's global search looks at: names, email addresses, phone numbers, postcodes
+/// and searchable custom fields (Capsule lets text fields be searchable; the API does not say
+/// which are, so the sandbox searches every text field).
+fn party_matches(store: &Store, p: &Party, q: &str) -> bool {
     if q.is_empty() {
         return true;
     }
     contains_ci(&p.display_name(), q)
         || p.emails.iter().any(|e| contains_ci(&e.address, q))
+        || p.addresses
+            .iter()
+            .filter_map(|a| a.zip.as_deref())
+            .any(|zip| contains_ci(zip, q))
+        || p.fields.iter().any(|f| {
+            store
+                .definitions
+                .get(&f.definition)
+                .is_some_and(|d| d.kind == "text")
+                && f.value.as_str().is_some_and(|v| contains_ci(v, q))
+        })
         || p.phones.iter().any(|ph| {
             contains_ci(&ph.number, q) || {
                 let digits: String = ph.number.chars().filter(char::is_ascii_digit).collect();

@@ -1294,7 +1294,13 @@ pub(crate) fn currencies(ctx: &mut Ctx<'_>, _req: &Req) -> ApiResult<Reply> {
         .store
         .currencies
         .iter()
-        .map(|c| json!({ "code": c }))
+        .map(|c| {
+            let (symbol, name) = super::seed::CURRENCIES
+                .iter()
+                .find(|(code, _, _)| code == c)
+                .map_or((*c, *c), |(_, symbol, name)| (*symbol, *name));
+            json!({ "code": c, "symbol": symbol, "name": name })
+        })
         .collect();
     Ok(unpaged("currencies", v))
 }

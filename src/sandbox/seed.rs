@@ -133,6 +133,20 @@ const CITIES: [(&str, &str, &str, &str); 10] = [
     ("Manchester", "", "United Kingdom", "M1 1AE"),
 ];
 
+/// Currencies: ISO 4217 code, symbol, English name.
+pub(crate) const CURRENCIES: [(&str, &str, &str); 10] = [
+    ("GBP", "£", "British Pound"),
+    ("USD", "$", "US Dollar"),
+    ("EUR", "€", "Euro"),
+    ("CZK", "Kč", "Czech Koruna"),
+    ("CHF", "CHF", "Swiss Franc"),
+    ("JPY", "¥", "Japanese Yen"),
+    ("CAD", "CA$", "Canadian Dollar"),
+    ("AUD", "A$", "Australian Dollar"),
+    ("SEK", "kr", "Swedish Krona"),
+    ("PLN", "zł", "Polish Zloty"),
+];
+
 pub(crate) fn countries() -> Vec<Country> {
     let c = |name, alpha2, alpha3, numeric| Country {
         name,
@@ -169,9 +183,7 @@ pub(crate) fn countries() -> Vec<Country> {
 pub(crate) fn seed() -> Store {
     let mut s = Store {
         countries: countries(),
-        currencies: vec![
-            "GBP", "USD", "EUR", "CZK", "CHF", "JPY", "CAD", "AUD", "SEK", "PLN",
-        ],
+        currencies: CURRENCIES.iter().map(|(code, _, _)| *code).collect(),
         ..Store::default()
     };
     s.set_counter("row", 5000);
@@ -291,7 +303,8 @@ pub(crate) fn seed() -> Store {
         system,
     };
     s.activity_types = vec![
-        at(-1, "Note", false, "note", 1, true),
+        // Capsule's Activity Type docs list Note with updateLastContacted true.
+        at(-1, "Note", true, "note", 1, true),
         at(-2, "Meeting", true, "meeting", 2, true),
         at(-3, "Call", true, "phone", 3, true),
         at(-4, "Task completed", false, "task", 4, true),

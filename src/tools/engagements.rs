@@ -1,5 +1,12 @@
 //! Engagements: every timeline entry (notes, calls, meetings, emails, completed tasks) with
 //! its kind, `engagement_type`. Creating one writes a note entry of the chosen activity type.
+//!
+//! Call details (`direction`, `duration_seconds`, `outcome`, `recording_url`) have no Capsule
+//! field: they are kept as a `--- Call details ---` block of `Key: value` lines at the end of
+//! the entry's text (the form is documented in [`crate::capsule::map::entry::details`]) and
+//! read back from it; `content` is the text without the block. An update reads the entry
+//! first, so changing one detail or the text keeps the rest. `occurred_at` is `start_time`
+//! under the name notes use: Capsule's `entryAt`.
 
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -15,10 +22,15 @@ use super::{
 };
 use crate::app::App;
 use crate::capsule::{
-    map::entry::{self, BUILT_IN_NAMES, EntryWrite},
+    map::entry::{
+        self, BUILT_IN_NAMES, EntryWrite,
+        details::{self, CallDetails},
+    },
     wire::ActivityType,
 };
-use crate::unified::{Deleted, Engagement, ListResult, WriteResult};
+use crate::unified::{
+    Deleted, Engagement, ListResult, WriteResult, engagement::Direction, input::double_option,
+};
 
 const NOUN: Noun = Noun {
     noun: "engagement",
@@ -58,6 +70,8 @@ pub struct CreateEngagement {
     /// Default now.
     #[serde(default)]
     pub start_time: Option<String>,
+    #[serde(flatten)]
+    pub call: CallArgs,
     #[serde(default)]
     pub remote_data: Option<Map<String, Value>>,
     #[serde(default)]
@@ -75,10 +89,77 @@ pub struct UpdateEngagement {
     pub engagement_type_id: Option<String>,
     #[serde(default)]
     pub start_time: Option<String>,
+    #[serde(flatten)]
+    pub call: CallArgs,
     #[serde(default)]
     pub remote_data: Option<Map<String, Value>>,
     #[serde(default)]
     pub dry_run: bool,
+}
+
+/// Call details and `occurred_at`, on create and update.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+pub struct CallArgs {
+    #[serde(default, deserialize_with = "double_option")]
+    pub direction: Option<Option<Direction>>,
+    #[serde(default, deserialize_with = "double_option")]
+    pub duration_seconds: Option<Option<u32>>,
+    /// e.g. `connected`, `voicemail`.
+    #[serde(default, deserialize_with = "double_option")]
+    pub outcome: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    pub recording_url: Option<Option<String>>,
+    /// Same as `start_time`.
+    #[serde(default)]
+    pub occurred_at: Option<String>,
+}
+
+impl CallArgs {
+    fn any_detail(&self) -> bool {
+        self.direction.is_some()
+            || self.duration_seconds.is_some()
+            || self.outcome.is_some()
+            || self.recording_url.is_some()
+    }
+
+    /// `current` with the given details set (`null` clears one); values checked.
+    fn apply(&self, mut current: CallDetails) -> Result<CallDetails, ToolError> {
+        if let Some(v) = self.direction {
+            current.direction = v;
+        }
+        if let Some(v) = self.duration_seconds {
+            current.duration_seconds = v;
+        }
+        if let Some(v) = &self.outcome {
+            current.outcome = v
+                .as_deref()
+                .map(details::check_outcome)
+                .transpose()
+                .map_err(ToolError::invalid)?;
+        }
+        if let Some(v) = &self.recording_url {
+            current.recording_url = v
+                .as_deref()
+                .map(details::check_recording_url)
+                .transpose()
+                .map_err(ToolError::invalid)?;
+        }
+        Ok(current)
+    }
+
+    /// The `entryAt` argument: `start_time` or `occurred_at` (both only when equal).
+    fn entry_at<'a>(
+        &'a self,
+        start_time: Option<&'a str>,
+    ) -> Result<(Option<&'a str>, &'static str), ToolError> {
+        match (start_time, self.occurred_at.as_deref()) {
+            (Some(s), Some(o)) if s.trim() != o.trim() => Err(ToolError::invalid(
+                "give `start_time` or `occurred_at`, not both: they are the same time",
+            )),
+            (Some(s), _) => Ok((Some(s), "start_time")),
+            (None, o) => Ok((o, "occurred_at")),
+        }
+    }
 }
 
 fn types_only(list: Vec<(Value, ActivityType)>) -> Vec<ActivityType> {
@@ -194,11 +275,19 @@ pub fn tools() -> Vec<ToolSpec> {
                     project_id: a.project_id.as_deref(),
                 })
                 .map_err(ToolError::invalid)?;
+                let (entry_at, entry_at_name) = a.call.entry_at(a.start_time.as_deref())?;
+                let call = a.call.apply(CallDetails::default())?;
+                let content = if a.content.trim().is_empty() {
+                    // Left for the body check to refuse.
+                    a.content.clone()
+                } else {
+                    details::encode(&a.content, &call)
+                };
                 let mut w = EntryWrite {
                     link: Some(link),
-                    content: Some(&a.content),
-                    entry_at: a.start_time.as_deref(),
-                    entry_at_name: "start_time",
+                    content: Some(&content),
+                    entry_at,
+                    entry_at_name,
                     activity_type_id: None,
                     remote_data: a.remote_data.as_ref(),
                 };
@@ -217,27 +306,45 @@ pub fn tools() -> Vec<ToolSpec> {
             Meta {
                 name: "crm_update_engagement",
                 title: "Update engagement",
-                description: "Its text, time or type.",
+                description: "Its text, time, type or call details.",
                 toolset: "engagements",
                 kind: Kind::Update,
             },
             |app, a: UpdateEngagement, _cx| async move {
                 let n = record_id(&a.id, NOUN.noun, NOUN.list_tool)?;
+                let (entry_at, entry_at_name) = a.call.entry_at(a.start_time.as_deref())?;
                 let mut w = EntryWrite {
                     link: None,
                     content: a.content.as_deref(),
-                    entry_at: a.start_time.as_deref(),
-                    entry_at_name: "start_time",
+                    entry_at,
+                    entry_at_name,
                     activity_type_id: None,
                     remote_data: a.remote_data.as_ref(),
                 };
+                // Checked before any request: bad input costs none.
                 let plain = entry::entry_body(&w, false).map_err(ToolError::invalid)?;
-                if plain.is_empty() && a.engagement_type.is_none() && a.engagement_type_id.is_none()
+                a.call.apply(CallDetails::default())?;
+                if plain.is_empty()
+                    && !a.call.any_detail()
+                    && a.engagement_type.is_none()
+                    && a.engagement_type_id.is_none()
                 {
                     return Err(ToolError::invalid(
                         "nothing to change: give at least one field to update",
                     ));
                 }
+                // The text and the details share Capsule's `content`: read the entry, so
+                // what is not given is kept.
+                let content = if a.content.is_some() || a.call.any_detail() {
+                    let raw = entries::fetch(&app, &NOUN, &a.id).await?;
+                    let stored = raw.get("content").and_then(Value::as_str).unwrap_or("");
+                    let (text, current) = details::parse(stored);
+                    let text = a.content.clone().unwrap_or(text);
+                    Some(details::encode(&text, &a.call.apply(current)?))
+                } else {
+                    None
+                };
+                w.content = content.as_deref();
                 w.activity_type_id =
                     activity_type_id(&app, &a.engagement_type, &a.engagement_type_id).await?;
                 let body = entry::entry_body(&w, false).map_err(ToolError::invalid)?;

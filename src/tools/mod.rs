@@ -39,6 +39,7 @@ pub mod pipelines;
 pub mod projects;
 pub mod proxy;
 pub mod schema;
+pub mod search;
 pub mod tasks;
 pub mod users;
 pub mod write;
@@ -314,6 +315,7 @@ pub fn all_tools() -> Vec<ToolSpec> {
     tools.extend(deleted::tools());
     tools.extend(projects::tools());
     tools.extend(tasks::tools());
+    tools.extend(search::tools());
     tools.sort_by(|a, b| a.tool.name.cmp(&b.tool.name));
     tools.into_iter().map(shown).collect()
 }

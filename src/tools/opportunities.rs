@@ -18,6 +18,7 @@ use crate::capsule::{
         self,
         opportunity::{self as opp, Query, Status},
     },
+    refdata::linked,
     wire::FieldDefinition,
 };
 use crate::unified::{
@@ -163,10 +164,12 @@ async fn list(
             "no pipeline {p}; find ids with crm_list_pipelines"
         )));
     }
+    let site = parties::full_site(&app, a.detail).await;
     list::run(LIST_TOOL, &a.paging, filters, cx, |page, per_page| {
         let app = app.clone();
         let q = q.clone();
         let idx = idx.clone();
+        let site = site.clone();
         async move {
             let req = opp::list_request(&q, page, per_page);
             let fetched = app
@@ -188,7 +191,8 @@ async fn list(
             let items = kept
                 .into_iter()
                 .map(|raw| {
-                    opp::to_opportunity(raw, &defs, &idx, include_raw).map(|o| a.detail.apply(o))
+                    opp::to_opportunity(raw, &defs, &idx, include_raw)
+                        .map(|o| a.detail.apply(linked(site.as_deref(), o)))
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(Fetched {
@@ -338,7 +342,8 @@ pub fn tools() -> Vec<ToolSpec> {
             },
             |app, a: GetById, _cx| async move {
                 let (_, raw) = fetch(&app, &a.id).await?;
-                to_unified(&app, &raw, a.include_remote_data).await
+                let site = app.refdata.site_url(&app.client).await;
+                Ok(linked(site.as_deref(), to_unified(&app, &raw, a.include_remote_data).await?))
             },
         ),
         tool(

@@ -17,6 +17,7 @@ use crate::capsule::{
         self, decode_err, fields,
         party::{self, Kind, Query, Resolved},
     },
+    refdata::{WebLinked, linked},
     wire::{self, FieldDefinition},
 };
 use crate::unified::{Deleted, ListResult, Summary, WriteResult};
@@ -99,7 +100,7 @@ pub fn query(
     })
 }
 
-pub async fn list<T: Summary + serde::Serialize>(
+pub async fn list<T: Summary + WebLinked + serde::Serialize>(
     app: Arc<App>,
     cx: &CallCx,
     noun: &Noun,
@@ -122,9 +123,11 @@ pub async fn list<T: Summary + serde::Serialize>(
     let filters = given;
     let include_raw = paging.include_remote_data;
     let kind = noun.kind;
+    let site = full_site(&app, detail).await;
     list::run(noun.list_tool, paging, filters, cx, |page, per_page| {
         let app = app.clone();
         let q = q.clone();
+        let site = site.clone();
         async move {
             let req = party::list_request(kind, &q, page, per_page);
             let fetched = app.client.list_page(&req, PARTIES.plural).await?;
@@ -138,7 +141,7 @@ pub async fn list<T: Summary + serde::Serialize>(
                 .into_iter()
                 .map(|raw| {
                     map_fn(raw, &defs, include_raw)
-                        .map(|r| detail.apply(r))
+                        .map(|r| detail.apply(linked(site.as_deref(), r)))
                         .map_err(ToolError::from)
                 })
                 .collect::<Result<Vec<T>, _>>()?;
@@ -181,7 +184,7 @@ async fn fetch(app: &App, noun: &Noun, id: &str, embed: bool) -> Result<Value, T
     Ok(raw)
 }
 
-pub async fn get<T>(
+pub async fn get<T: WebLinked>(
     app: &App,
     noun: &Noun,
     id: &str,
@@ -190,7 +193,16 @@ pub async fn get<T>(
 ) -> Result<T, ToolError> {
     let raw = fetch(app, noun, id, true).await?;
     let defs = definitions_for(app, &[&raw]).await?;
-    Ok(map_fn(&raw, &defs, include_raw)?)
+    let site = app.refdata.site_url(&app.client).await;
+    Ok(linked(site.as_deref(), map_fn(&raw, &defs, include_raw)?))
+}
+
+/// The web app's address when a list returns whole records (lean ones go without `web_url`).
+pub async fn full_site(app: &App, detail: Detail) -> Option<String> {
+    match detail {
+        Detail::Full => app.refdata.site_url(&app.client).await,
+        Detail::Summary => None,
+    }
 }
 
 /// Deletes after checking the id is of the right kind (a contact id given to

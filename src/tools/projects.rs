@@ -20,6 +20,7 @@ use crate::capsule::{
         party::Resolved,
         project::{self, Query},
     },
+    refdata::linked,
     wire::{self, Stage},
 };
 use crate::unified::{Deleted, ListResult, Project, WriteResult, project::ProjectFields};
@@ -196,9 +197,11 @@ async fn list(
         q = query(&f)?;
     }
     let include_raw = paging.include_remote_data;
+    let site = parties::full_site(&app, detail).await;
     list::run(LIST_TOOL, paging, given, cx, |page, per_page| {
         let app = app.clone();
         let q = q.clone();
+        let site = site.clone();
         async move {
             let (req, rest) = project::list_request(&q, page, per_page);
             let fetched = app.client.list_page(&req, KASES.plural).await?;
@@ -215,7 +218,7 @@ async fn list(
             let items = map_all(&app, &kept, stages, include_raw)
                 .await?
                 .into_iter()
-                .map(|p| detail.apply(p))
+                .map(|p| detail.apply(linked(site.as_deref(), p)))
                 .collect();
             Ok(Fetched {
                 items,
@@ -246,7 +249,9 @@ async fn fetch(app: &App, id: &str, embed: bool) -> Result<Value, ToolError> {
 async fn get(app: &App, id: &str, include_raw: bool) -> Result<Project, ToolError> {
     let raw = fetch(app, id, true).await?;
     let mut out = map_all(app, &[&raw], None, include_raw).await?;
+    let site = app.refdata.site_url(&app.client).await;
     out.pop()
+        .map(|p| linked(site.as_deref(), p))
         .ok_or_else(|| ToolError::new(500, "internal", "no project mapped"))
 }
 

@@ -40,6 +40,9 @@ pub struct Account {
     pub created_at: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub updated_at: Option<String>,
+    /// The record's page in Capsule's web app.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub web_url: Option<String>,
     /// The untouched Capsule record, only with `include_remote_data: true`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remote_data: Option<Value>,

@@ -28,6 +28,21 @@ pub struct Engagement {
     /// When it happened (where it shows on the timeline).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_time: Option<String>,
+    /// The same time as `start_time` (Capsule `entryAt`), under the name notes use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub occurred_at: Option<String>,
+    /// Calls: `inbound` or `outbound`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub direction: Option<Direction>,
+    /// Calls: how long, in whole seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_seconds: Option<u32>,
+    /// Calls: how it ended (`connected`, `voicemail`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
+    /// Calls: where the recording is (http/https).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recording_url: Option<String>,
     /// The organisation involved.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account: Option<Ref>,
@@ -50,6 +65,24 @@ pub struct Engagement {
     /// The untouched Capsule entry, only with `include_remote_data: true`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remote_data: Option<Value>,
+}
+
+// Which way a call went (no doc comment: the enum values say it, and it would be paid in
+// every engagement write schema).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    Inbound,
+    Outbound,
+}
+
+impl Direction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Inbound => "inbound",
+            Direction::Outbound => "outbound",
+        }
+    }
 }
 
 /// A sender or recipient of an email.

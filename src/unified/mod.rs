@@ -19,6 +19,7 @@ pub mod note;
 pub mod opportunity;
 pub mod pipeline;
 pub mod project;
+pub mod search;
 pub mod summary;
 pub mod task;
 pub mod user;

@@ -83,6 +83,8 @@ impl Summary for Contact {
             custom_fields: Default::default(),
             picture_url: None,
             created_at: None,
+            // A page address per record costs more than it helps a choice: get has it.
+            web_url: None,
             ..self
         }
     }
@@ -102,6 +104,8 @@ impl Summary for Account {
             custom_fields: Default::default(),
             picture_url: None,
             created_at: None,
+            // A page address per record costs more than it helps a choice: get has it.
+            web_url: None,
             ..self
         }
     }
@@ -118,6 +122,8 @@ impl Summary for Opportunity {
             tags: tag_names(self.tags),
             custom_fields: Default::default(),
             created_at: None,
+            // A page address per record costs more than it helps a choice: get has it.
+            web_url: None,
             ..self
         }
     }
@@ -131,6 +137,8 @@ impl Summary for Project {
             tags: tag_names(self.tags),
             custom_fields: Default::default(),
             created_at: None,
+            // A page address per record costs more than it helps a choice: get has it.
+            web_url: None,
             ..self
         }
     }
@@ -164,6 +172,9 @@ impl Summary for Engagement {
             content: preview(self.content),
             // `engagement_type` names it.
             activity_type: None,
+            // `start_time` says it; the recording is for the full record.
+            occurred_at: None,
+            recording_url: None,
             participants: Vec::new(),
             attachments: Vec::new(),
             created_at: None,

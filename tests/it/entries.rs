@@ -546,7 +546,8 @@ async fn engagement_round_trip_with_types_by_name_and_an_attachment() {
         json!({"id": id, "engagement_type": "demo", "content": "Demoed the product"}),
     )
     .await;
-    assert_eq!(total_requests(&sb).await, before + 1, "one PUT");
+    // New text: the entry is read first so its call details are kept, then one PUT.
+    assert_eq!(total_requests(&sb).await, before + 2, "a read and one PUT");
     assert_eq!(updated["engagement_type"], "Demo");
     assert_eq!(updated["content"], "Demoed the product");
     assert_eq!(updated["start_time"], "2025-06-02T09:30:00Z", "kept");

@@ -15,6 +15,7 @@ mod opportunities;
 mod people;
 mod projects;
 mod real_clients;
+mod records;
 mod sandbox;
 mod shape;
 mod stdio;

@@ -166,8 +166,8 @@ async fn gets_a_project_and_caches_reference_data() {
     assert_eq!(p["tags"][0]["name"], "Urgent");
     assert!(p.get("remote_data").is_none());
     assert_eq!(requests(&sb, "GET /kases/{id}").await, shows + 1);
-    // Project, stages, definitions: reference data cached for the next call.
-    assert_eq!(total_requests(&sb).await, before + 3);
+    // Project, stages, definitions, site (for `web_url`): reference data cached for the next call.
+    assert_eq!(total_requests(&sb).await, before + 4);
     let again = ok(
         &client,
         "crm_get_project",
@@ -176,7 +176,7 @@ async fn gets_a_project_and_caches_reference_data() {
     .await;
     assert_eq!(
         total_requests(&sb).await,
-        before + 4,
+        before + 5,
         "one request on a second get"
     );
     assert_eq!(again["status"], "closed");

@@ -7,6 +7,8 @@
 
 use serde_json::{Map, Value, json};
 
+pub mod details;
+
 use super::{decode_err, format_timestamp, id_string, merge_remote, party_ref, ref_of, user_ref};
 use crate::capsule::{
     CapsuleError, Request,
@@ -123,14 +125,27 @@ pub fn to_engagement(raw: &Value, include_raw: bool) -> Result<Engagement, Capsu
             contacts.push(r);
         }
     }
+    // Call details live in the text (see `details`); the text comes back without them.
+    let (content, call) = match e.content.as_deref() {
+        Some(c) => {
+            let (text, call) = details::parse(c);
+            (Some(text), call)
+        }
+        None => (None, details::CallDetails::default()),
+    };
     Ok(Engagement {
         id: id_string(e.id).unwrap_or_default(),
         engagement_type: engagement_type_of(&e),
         activity_type: ref_of(&e.activity_type),
         subject: e.subject.clone(),
-        content: e.content.clone(),
+        content,
         owner: user_ref(&e.creator),
         start_time: e.entry_at.clone(),
+        occurred_at: e.entry_at.clone(),
+        direction: call.direction,
+        duration_seconds: call.duration_seconds,
+        outcome: call.outcome,
+        recording_url: call.recording_url,
         account,
         contacts,
         opportunity: ref_of(&e.opportunity),

@@ -127,21 +127,13 @@ fn convert(name: &str, def: &FieldDefinition, value: &Value) -> Result<Value, St
             }
         }
         ("date", _) => Err(bad("a date as YYYY-MM-DD")),
-        ("list", Value::String(s)) => {
-            if def.options.is_empty() {
-                return Ok(value.clone());
-            }
-            def.options
-                .iter()
-                .find(|o| o.eq_ignore_ascii_case(s))
-                .map(|o| Value::String(o.clone()))
-                .ok_or_else(|| {
-                    format!(
-                        "custom field `{name}` takes one of: {}",
-                        def.options.join(", ")
-                    )
-                })
-        }
+        // An option in any case is sent as Capsule spells it; Capsule stores other text too
+        // (a recorded live project holds a value outside its options), so it goes as given.
+        ("list", Value::String(s)) => Ok(def
+            .options
+            .iter()
+            .find(|o| o.eq_ignore_ascii_case(s))
+            .map_or_else(|| value.clone(), |o| Value::String(o.clone()))),
         (_, Value::String(_)) => Ok(value.clone()),
         (_, Value::Number(n)) => Ok(Value::String(n.to_string())),
         _ => Err(bad("a string")),
@@ -205,13 +197,15 @@ mod tests {
             .is_err()
         );
         assert!(write(json!({"Local": "yes"}).as_object().unwrap(), &d, all).is_err());
-        assert!(
+        // Outside the options: Capsule stores it, so it is sent as given.
+        assert_eq!(
             write(
                 json!({"Industry Sector": "Farming"}).as_object().unwrap(),
                 &d,
                 all
             )
-            .is_err()
+            .unwrap(),
+            vec![json!({"definition": {"id": 47}, "value": "Farming"})]
         );
         let persons_only = |f: &FieldDefinition| f.capture_rule.as_deref() != Some("organisation");
         assert!(

@@ -138,6 +138,7 @@ pub fn to_opportunity(
         last_activity_at: o.last_contacted_at.clone(),
         created_at: o.created_at.clone(),
         updated_at: o.updated_at.clone(),
+        web_url: None,
         remote_data: include_raw.then(|| raw.clone()),
     })
 }
@@ -455,6 +456,19 @@ pub fn query_json(q: &Query) -> Value {
         m.insert("pipeline_id".into(), p.to_string().into());
     }
     Value::Object(m)
+}
+
+// ---------------------------------------------------------------- web links
+
+/// An opportunity's page in Capsule's web app: `{site}/opportunity/{id}`.
+pub fn web_url(site: &str, id: &str) -> String {
+    format!("{site}/opportunity/{id}")
+}
+
+impl crate::capsule::refdata::WebLinked for Opportunity {
+    fn set_web_url(&mut self, site: &str) {
+        self.web_url = Some(web_url(site, &self.id));
+    }
 }
 
 #[cfg(test)]

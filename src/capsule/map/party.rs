@@ -167,6 +167,7 @@ pub fn to_contact(
         last_activity_at: p.last_contacted_at.clone(),
         created_at: p.created_at.clone(),
         updated_at: p.updated_at.clone(),
+        web_url: None,
         remote_data: include_raw.then(|| raw.clone()),
     })
 }
@@ -204,6 +205,7 @@ pub fn to_account(
         last_activity_at: p.last_contacted_at.clone(),
         created_at: p.created_at.clone(),
         updated_at: p.updated_at.clone(),
+        web_url: None,
         remote_data: include_raw.then(|| raw.clone()),
     })
 }
@@ -705,6 +707,26 @@ pub fn drop_existing_rows(body: &mut Map<String, Value>, current: &Value) {
         if rows.is_empty() {
             body.remove(list);
         }
+    }
+}
+
+// ---------------------------------------------------------------- web links
+
+/// A party's page in Capsule's web app: `{site}/party/{id}`, people and organisations alike
+/// (the path Capsule's own links and support pages use).
+pub fn web_url(site: &str, id: &str) -> String {
+    format!("{site}/party/{id}")
+}
+
+impl crate::capsule::refdata::WebLinked for Contact {
+    fn set_web_url(&mut self, site: &str) {
+        self.web_url = Some(web_url(site, &self.id));
+    }
+}
+
+impl crate::capsule::refdata::WebLinked for Account {
+    fn set_web_url(&mut self, site: &str) {
+        self.web_url = Some(web_url(site, &self.id));
     }
 }
 

@@ -72,6 +72,7 @@ pub fn to_project(
         last_activity_at: k.last_contacted_at.clone(),
         created_at: k.created_at.clone(),
         updated_at: k.updated_at.clone(),
+        web_url: None,
         remote_data: include_raw.then(|| raw.clone()),
     })
 }
@@ -403,6 +404,19 @@ pub fn query_json(q: &Query) -> Value {
     put("stage_id", id_string(q.stage_id));
     put("board_id", id_string(q.board_id));
     Value::Object(m)
+}
+
+// ---------------------------------------------------------------- web links
+
+/// A project's page in Capsule's web app: `{site}/kase/{id}` (Capsule's name for projects).
+pub fn web_url(site: &str, id: &str) -> String {
+    format!("{site}/kase/{id}")
+}
+
+impl crate::capsule::refdata::WebLinked for Project {
+    fn set_web_url(&mut self, site: &str) {
+        self.web_url = Some(web_url(site, &self.id));
+    }
 }
 
 #[cfg(test)]

@@ -148,6 +148,12 @@ pub struct Currency {
     /// ISO 4217.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code: Option<String>,
+    /// `£` (not confirmed by Capsule's docs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub symbol: Option<String>,
+    /// `British Pound` (not confirmed by Capsule's docs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
