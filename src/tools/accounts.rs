@@ -32,6 +32,7 @@ pub struct ListAccounts {
     pub search: Option<String>,
     #[serde(default)]
     pub updated_after: Option<String>,
+    /// Id, username or email.
     #[serde(default)]
     pub owner_id: Option<String>,
     #[serde(default)]

@@ -33,6 +33,7 @@ pub struct ListContacts {
     pub updated_after: Option<String>,
     #[serde(default)]
     pub account_id: Option<String>,
+    /// Id, username or email.
     #[serde(default)]
     pub owner_id: Option<String>,
     #[serde(default)]

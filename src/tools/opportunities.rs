@@ -47,10 +47,12 @@ pub struct ListOpportunities {
     /// `open`, `won` or `lost`.
     #[serde(default)]
     pub status: Option<String>,
+    /// Id, username or email.
     #[serde(default)]
     pub owner_id: Option<String>,
     #[serde(default)]
     pub tag: Option<String>,
+    /// Id or name.
     #[serde(default)]
     pub pipeline_id: Option<String>,
 }

@@ -131,7 +131,8 @@ pub struct GetPipeline {
 pub struct ListStages {
     #[serde(flatten)]
     pub paging: Paging,
-    /// Only stages of this pipeline; with it `entity_type` defaults to `opportunity`.
+    /// Only stages of this pipeline (id or name); with it `entity_type` defaults to
+    /// `opportunity`.
     #[serde(default)]
     pub pipeline_id: Option<String>,
     /// `opportunity` (milestones) or `project` (project stages); both when left out.
@@ -228,8 +229,10 @@ pub fn tools() -> Vec<ToolSpec> {
                 toolset: "pipelines",
                 kind: Kind::Read,
             },
-            |app, a: ListStages, cx| async move {
+            |app, mut a: ListStages, cx| async move {
                 let mut entity = entity_arg(&a.entity_type)?;
+                let heads = entity.unwrap_or(Entity::Opportunity);
+                super::resolve::head_as(&app, heads, "pipeline_id", &mut a.pipeline_id).await?;
                 let mut pipeline_id = a
                     .pipeline_id
                     .as_deref()

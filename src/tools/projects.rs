@@ -47,14 +47,15 @@ pub struct ProjectFilters {
     /// `open` or `closed`.
     #[serde(default)]
     pub status: Option<String>,
+    /// Id, username or email.
     #[serde(default)]
     pub owner_id: Option<String>,
     #[serde(default)]
     pub tag: Option<String>,
-    /// Only projects at this board stage (id from crm_list_stages, entity project).
+    /// Only projects at this board stage (id or name).
     #[serde(default)]
     pub stage_id: Option<String>,
-    /// Only projects on this board (id from crm_list_pipelines, entity project).
+    /// Only projects on this board (id or name).
     #[serde(default)]
     pub board_id: Option<String>,
 }

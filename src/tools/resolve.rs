@@ -333,10 +333,24 @@ pub async fn owner_nullable(
 /// `pipeline_id` (opportunity pipelines) or `board_id` (project boards) as an id.
 pub async fn head(app: &App, entity: Entity, value: &mut Option<String>) -> Result<(), ToolError> {
     let arg = match entity {
-        Entity::Opportunity => &PIPELINE,
-        Entity::Project => &BOARD,
+        Entity::Opportunity => PIPELINE,
+        Entity::Project => BOARD,
     };
-    in_place(arg, value, None, |since| heads(app, entity, since)).await
+    head_as(app, entity, arg.name, value).await
+}
+
+/// As [`head`], for an argument of another name (crm_list_stages' `pipeline_id` of a board).
+pub async fn head_as(
+    app: &App,
+    entity: Entity,
+    name: &'static str,
+    value: &mut Option<String>,
+) -> Result<(), ToolError> {
+    let arg = match entity {
+        Entity::Opportunity => Arg { name, ..PIPELINE },
+        Entity::Project => Arg { name, ..BOARD },
+    };
+    in_place(&arg, value, None, |since| heads(app, entity, since)).await
 }
 
 /// A stage id or name; a name is looked for in `scope` (a pipeline or board) first.

@@ -31,6 +31,7 @@ pub struct TaskFilters {
     /// `open` (default), `completed`, `pending` or `all`.
     #[serde(default)]
     pub status: Option<String>,
+    /// Id, username or email.
     #[serde(default)]
     pub owner_id: Option<String>,
     /// Filtered per page.

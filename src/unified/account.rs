@@ -55,6 +55,7 @@ pub struct AccountFields {
     /// Free-text background about the organisation.
     #[serde(default, deserialize_with = "super::input::double_option")]
     pub description: Option<Option<String>>,
+    /// Id, username or email.
     #[serde(default)]
     pub owner_id: Option<String>,
     #[serde(default)]

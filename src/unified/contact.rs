@@ -74,6 +74,7 @@ pub struct ContactFields {
     pub description: Option<Option<String>>,
     #[serde(default, deserialize_with = "super::input::double_option")]
     pub account_id: Option<Option<String>>,
+    /// Id, username or email.
     #[serde(default)]
     pub owner_id: Option<String>,
     #[serde(default)]

@@ -81,7 +81,7 @@ pub struct OpportunityFields {
     /// Main party, a person. Give this or `account_id`.
     #[serde(default)]
     pub contact_id: Option<String>,
-    /// Stage id from crm_list_stages; a Won or Lost stage closes the deal.
+    /// Stage id or name (crm_list_stages); a Won or Lost stage closes the deal.
     #[serde(default)]
     pub stage_id: Option<String>,
     #[serde(default)]
@@ -103,6 +103,7 @@ pub struct OpportunityFields {
     /// `FIXED`, `HOUR`, `DAY`, `WEEK`, `MONTH`, `QUARTER` or `YEAR`.
     #[serde(default)]
     pub duration_basis: Option<String>,
+    /// Id, username or email.
     #[serde(default)]
     pub owner_id: Option<String>,
     #[serde(default)]

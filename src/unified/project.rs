@@ -71,8 +71,7 @@ pub struct ProjectFields {
     pub contact_id: Option<String>,
     #[serde(default, deserialize_with = "super::input::double_option")]
     pub opportunity_id: Option<Option<String>>,
-    /// Board stage id (crm_list_stages with entity project). A stage of another board moves the
-    /// project to that board.
+    /// Board stage id or name (crm_list_stages). Another board's stage moves the project there.
     #[serde(default, deserialize_with = "super::input::double_option")]
     pub stage_id: Option<Option<String>>,
     /// `open` or `closed` (closing sets `close_date`).
@@ -80,8 +79,8 @@ pub struct ProjectFields {
     pub status: Option<String>,
     #[serde(default, deserialize_with = "super::input::double_option")]
     pub expected_close_date: Option<Option<String>>,
-    /// Owner and team are written together: on update, the one left out keeps its current
-    /// value.
+    /// Id, username or email. Owner and team are written together: on update, the one
+    /// left out keeps its current value.
     #[serde(default, deserialize_with = "super::input::double_option")]
     pub owner_id: Option<Option<String>>,
     /// Team id (directory_list_users groups); null takes the project off its team. The owner

@@ -74,7 +74,7 @@ pub struct TaskFields {
     /// `HH:MM` or `HH:MM:SS` in the owner's time zone.
     #[serde(default, deserialize_with = "super::input::double_option")]
     pub due_time: Option<Option<String>>,
-    /// Default: the token's user.
+    /// Id, username or email; default: the token's user.
     #[serde(default)]
     pub owner_id: Option<String>,
     /// Link to an organisation. At most one of the four links; on update, setting one replaces

@@ -84,6 +84,13 @@ async fn moves_a_deal_to_the_won_stage_by_name() {
             .iter()
             .all(|o| o["pipeline"]["id"] == "11")
     );
+    let stages = ok(
+        &client,
+        "crm_list_stages",
+        json!({"pipeline_id": "Enterprise"}),
+    )
+    .await;
+    assert_eq!(ids(&stages), ["5", "6", "7", "8", "9"]);
     // Reference data was read once: every name above was a hit.
     assert_eq!(requests(&sb, "GET /pipelines").await, 1);
     assert_eq!(requests(&sb, "GET /pipelines/{id}/milestones").await, 2);
@@ -194,6 +201,13 @@ async fn moves_a_project_to_a_board_stage_by_name() {
             .iter()
             .all(|p| p["stage"]["id"] == "81" && p["board"]["id"] == "8")
     );
+    let stages = ok(
+        &client,
+        "crm_list_stages",
+        json!({"pipeline_id": "SUPPORT", "entity_type": "project"}),
+    )
+    .await;
+    assert_eq!(ids(&stages), ["81", "82", "83"]);
     client.cancel().await.unwrap();
 }
 
