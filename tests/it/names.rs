@@ -385,3 +385,42 @@ async fn a_field_and_a_stage_created_through_the_proxy_resolve_after_one_refresh
     );
     client.cancel().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_tag_added_since_the_tags_were_cached_is_removed_after_one_refresh() {
+    let sb = sandbox().await;
+    let client = stdio_client(&sb, &[]).await;
+    let tagged = |name: &str, tag: &str| json!({"first_name": name, "tags": [tag]});
+    let a = ok(&client, "crm_create_contact", tagged("A", "Customer")).await;
+    ok(
+        &client,
+        "crm_update_contact",
+        json!({"id": a["id"], "remove_tags": ["Customer"]}),
+    )
+    .await;
+    let route = "GET /parties/tags";
+    assert_eq!(requests(&sb, route).await, 1, "the tags are cached");
+    let b = ok(&client, "crm_create_contact", tagged("B", "Brandnew")).await;
+    let untagged = ok(
+        &client,
+        "crm_update_contact",
+        json!({"id": b["id"], "remove_tags": ["brandnew"]}),
+    )
+    .await;
+    assert!(
+        untagged["tags"]
+            .as_array()
+            .is_none_or(|t| t.iter().all(|t| t["name"] != "Brandnew")),
+        "{untagged}"
+    );
+    assert_eq!(requests(&sb, route).await, 2, "the miss refreshed once");
+    let c = ok(&client, "crm_create_contact", tagged("C", "Brandnew")).await;
+    ok(
+        &client,
+        "crm_update_contact",
+        json!({"id": c["id"], "remove_tags": ["Brandnew"]}),
+    )
+    .await;
+    assert_eq!(requests(&sb, route).await, 2, "a hit does not refresh");
+    client.cancel().await.unwrap();
+}
