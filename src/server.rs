@@ -29,7 +29,8 @@ use crate::{
 };
 
 pub const INSTRUCTIONS: &str = "Capsule CRM, unified. A `*_id` comes from the matching \
-crm_list_* tool (`owner_id`: crm_list_users; `team_id`: directory_list_users). Dates \
+crm_list_* tool (`owner_id`: crm_list_users; `team_id`: directory_list_users); stage, pipeline \
+and board ids may be names, `owner_id` a username or email. Dates \
 YYYY-MM-DD, timestamps ISO-8601. Lists: lean records, filters combine (AND), `next_cursor` back \
 as `cursor`, `limit` 1-100, `max_records` (up to 5000) reads every page; whole records with \
 `detail: full` or a get tool, Capsule's raw JSON with `include_remote_data`. Writes: `dry_run` \

@@ -45,11 +45,25 @@ impl RefData {
         plural: &str,
         query: &[(String, String)],
     ) -> Result<Arc<Vec<Value>>, CapsuleError> {
+        self.list_since(client, (path, plural), query, None).await
+    }
+
+    /// As [`RefData::list`]; with `since`, a copy fetched before that moment is fetched again
+    /// (a name missed it). A copy fetched since, by this call or a concurrent one, is kept, so
+    /// one call refreshes a list at most once.
+    pub async fn list_since(
+        &self,
+        client: &CapsuleClient,
+        (path, plural): (&str, &str),
+        query: &[(String, String)],
+        since: Option<Instant>,
+    ) -> Result<Arc<Vec<Value>>, CapsuleError> {
         let key = format!("{path}?{query:?}");
         let slot = self.slot(&key);
         let mut guard = slot.lock().await;
         if let Some((at, items)) = guard.as_ref()
             && at.elapsed() < self.ttl
+            && since.is_none_or(|s| *at >= s)
         {
             return Ok(items.clone());
         }

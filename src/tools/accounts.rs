@@ -65,7 +65,8 @@ pub fn tools() -> Vec<ToolSpec> {
                 toolset: "accounts",
                 kind: Kind::Read,
             },
-            |app, a: ListAccounts, cx| async move {
+            |app, mut a: ListAccounts, cx| async move {
+                super::resolve::owner(&app, &mut a.owner_id).await?;
                 let q = parties::query(&a.search, &a.updated_after, &None, &a.owner_id, &a.tag)?;
                 let out: ListResult<Account> =
                     parties::list(app, &cx, &NOUN, (&a.paging, a.detail), q, party::to_account)
@@ -94,7 +95,8 @@ pub fn tools() -> Vec<ToolSpec> {
                     toolset: "accounts",
                     kind: Kind::Create,
                 },
-                |app, a: CreateAccount, _cx| async move {
+                |app, mut a: CreateAccount, _cx| async move {
+                    super::resolve::owner(&app, &mut a.fields.owner_id).await?;
                     let resolved = parties::resolve(
                         &app,
                         PartyKind::Organisation,
@@ -120,8 +122,9 @@ pub fn tools() -> Vec<ToolSpec> {
                 toolset: "accounts",
                 kind: Kind::Update,
             },
-            |app, a: UpdateAccount, _cx| async move {
+            |app, mut a: UpdateAccount, _cx| async move {
                 let n = record_id(&a.id, NOUN.noun, NOUN.list_tool)?;
+                super::resolve::owner(&app, &mut a.fields.owner_id).await?;
                 let resolved = parties::resolve(
                     &app,
                     PartyKind::Organisation,

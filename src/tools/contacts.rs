@@ -80,7 +80,8 @@ pub fn tools() -> Vec<ToolSpec> {
                 toolset: "contacts",
                 kind: Kind::Read,
             },
-            |app, a: ListContacts, cx| async move {
+            |app, mut a: ListContacts, cx| async move {
+                super::resolve::owner(&app, &mut a.owner_id).await?;
                 let q = parties::query(
                     &a.search,
                     &a.updated_after,
@@ -116,6 +117,7 @@ pub fn tools() -> Vec<ToolSpec> {
             },
             |app, mut a: CreateContact, _cx| async move {
                 parties::check_salutation(&app, &mut a.fields.salutation).await?;
+                super::resolve::owner(&app, &mut a.fields.owner_id).await?;
                 let resolved = parties::resolve(
                     &app,
                     PartyKind::Person,
@@ -141,6 +143,7 @@ pub fn tools() -> Vec<ToolSpec> {
             |app, mut a: UpdateContact, _cx| async move {
                 let n = record_id(&a.id, NOUN.noun, NOUN.list_tool)?;
                 parties::check_salutation(&app, &mut a.fields.salutation).await?;
+                super::resolve::owner(&app, &mut a.fields.owner_id).await?;
                 let resolved = parties::resolve(
                     &app,
                     PartyKind::Person,

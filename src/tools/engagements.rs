@@ -17,16 +17,13 @@ use super::{
     contacts::{DeleteById, GetById},
     entries::{self, EntryFilters, Noun},
     list::{Detail, Paging},
-    tool,
+    resolve, tool,
     write::record_id,
 };
 use crate::app::App;
-use crate::capsule::{
-    map::entry::{
-        self, BUILT_IN_NAMES, EntryWrite,
-        details::{self, CallDetails},
-    },
-    wire::ActivityType,
+use crate::capsule::map::entry::{
+    self, BUILT_IN_NAMES, EntryWrite,
+    details::{self, CallDetails},
 };
 use crate::unified::{
     Deleted, Engagement, ListResult, WriteResult, engagement::Direction, input::double_option,
@@ -162,10 +159,6 @@ impl CallArgs {
     }
 }
 
-fn types_only(list: Vec<(Value, ActivityType)>) -> Vec<ActivityType> {
-    list.into_iter().map(|(_, a)| a).collect()
-}
-
 /// The activity type id of `engagement_type` / `engagement_type_id` (names resolved through
 /// the cached activity types).
 async fn activity_type_id(
@@ -178,12 +171,7 @@ async fn activity_type_id(
             "give `engagement_type` or `engagement_type_id`, not both",
         )),
         (None, id) => entries::opt_type_id("engagement_type_id", id),
-        (Some(name), None) => {
-            let types = types_only(entries::activity_types(app).await?);
-            entry::resolve_activity_type(&types, name)
-                .map(Some)
-                .map_err(ToolError::invalid)
-        }
+        (Some(name), None) => resolve::activity_type(app, name).await.map(Some),
     }
 }
 
@@ -199,15 +187,7 @@ async fn engagement_type_filter(
     if let Some(b) = BUILT_IN_NAMES.iter().find(|b| b.eq_ignore_ascii_case(name)) {
         return Ok(Some((*b).to_owned()));
     }
-    let types = types_only(entries::activity_types(app).await?);
-    let known = entry::known_names(&types);
-    match known.iter().find(|k| k.eq_ignore_ascii_case(name)) {
-        Some(k) => Ok(Some(k.clone())),
-        None => Err(ToolError::invalid(format!(
-            "no engagement type `{name}`; known: {}",
-            known.join(", ")
-        ))),
-    }
+    resolve::engagement_type_name(app, name).await.map(Some)
 }
 
 pub fn tools() -> Vec<ToolSpec> {

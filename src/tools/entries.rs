@@ -274,10 +274,16 @@ pub async fn delete(
 
 /// Activity types (cached).
 pub async fn activity_types(app: &App) -> Result<Vec<(Value, ActivityType)>, ToolError> {
-    let items = app
-        .refdata
-        .list(&app.client, ACTIVITY_TYPES.path, ACTIVITY_TYPES.plural, &[])
-        .await?;
+    activity_types_since(app, None).await
+}
+
+/// As [`activity_types`]; with `since`, a list fetched before then is fetched again.
+pub async fn activity_types_since(
+    app: &App,
+    since: Option<std::time::Instant>,
+) -> Result<Vec<(Value, ActivityType)>, ToolError> {
+    let ep = (ACTIVITY_TYPES.path, ACTIVITY_TYPES.plural);
+    let items = app.refdata.list_since(&app.client, ep, &[], since).await?;
     items
         .iter()
         .map(|v| {

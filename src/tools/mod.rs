@@ -38,6 +38,7 @@ pub mod parties;
 pub mod pipelines;
 pub mod projects;
 pub mod proxy;
+pub mod resolve;
 pub mod schema;
 pub mod search;
 pub mod tasks;

@@ -8,7 +8,7 @@ use super::{
     CallCx, Kind, Meta, ToolError, ToolSpec,
     contacts::{DeleteById, GetById},
     list::{self, Detail, Fetched, Paging},
-    parties, pipelines, tool,
+    parties, pipelines, resolve, tool,
     write::{Target, plan, record_id},
 };
 use crate::app::App;
@@ -139,15 +139,18 @@ async fn list(
     cx: &CallCx,
     a: &ListOpportunities,
 ) -> Result<ListResult<Opportunity>, ToolError> {
+    let (mut owner, mut pipeline) = (a.owner_id.clone(), a.pipeline_id.clone());
+    resolve::owner(&app, &mut owner).await?;
+    resolve::head(&app, map::pipeline::Entity::Opportunity, &mut pipeline).await?;
     let given = |k: &str| match k {
         "search" => a.search.clone(),
         "updated_after" => a.updated_after.clone(),
         "account_id" => a.account_id.clone(),
         "contact_id" => a.contact_id.clone(),
         "status" => a.status.clone(),
-        "owner_id" => a.owner_id.clone(),
+        "owner_id" => owner.clone(),
         "tag" => a.tag.clone(),
-        "pipeline_id" => a.pipeline_id.clone(),
+        "pipeline_id" => pipeline.clone(),
         _ => None,
     };
     let mut q = query(given)?;
@@ -278,6 +281,19 @@ async fn check_stage(
     Ok(())
 }
 
+/// Replaces a stage name with its id, looked for in pipeline `scope` first.
+async fn stage_by_name(
+    app: &App,
+    stage_id: &mut Option<String>,
+    scope: Option<i64>,
+) -> Result<(), ToolError> {
+    if let Some(s) = stage_id.as_mut() {
+        let entity = map::pipeline::Entity::Opportunity;
+        *s = resolve::stage(app, entity, s, scope).await?.to_string();
+    }
+    Ok(())
+}
+
 async fn write(
     app: &App,
     id: Option<(&str, i64)>,
@@ -354,7 +370,9 @@ pub fn tools() -> Vec<ToolSpec> {
                 toolset: "opportunities",
                 kind: Kind::Create,
             },
-            |app, a: CreateOpportunity, _cx| async move {
+            |app, mut a: CreateOpportunity, _cx| async move {
+                resolve::owner(&app, &mut a.fields.owner_id).await?;
+                stage_by_name(&app, &mut a.fields.stage_id, None).await?;
                 let resolved = resolve(&app, &a.fields, None).await?;
                 let body = opp::body(&a.fields, &resolved, true).map_err(ToolError::invalid)?;
                 check_stage(&app, a.fields.stage_id.as_deref(), None, false).await?;
@@ -370,12 +388,26 @@ pub fn tools() -> Vec<ToolSpec> {
                 toolset: "opportunities",
                 kind: Kind::Update,
             },
-            |app, a: UpdateOpportunity, _cx| async move {
+            |app, mut a: UpdateOpportunity, _cx| async move {
                 let n = record_id(&a.id, "opportunity", LIST_TOOL)?;
+                resolve::owner(&app, &mut a.fields.owner_id).await?;
+                // A stage name is looked for in the opportunity's own pipeline first.
+                let named = a.fields.stage_id.as_deref().is_some_and(|s| resolve::as_id(s).is_none());
+                let mut current = None;
+                if named {
+                    let (_, raw) = fetch(&app, &a.id).await?;
+                    let idx = pipelines::milestone_index(&app).await?;
+                    let scope = opp::pipeline_of(&raw, &idx).and_then(|p| p.parse().ok());
+                    stage_by_name(&app, &mut a.fields.stage_id, scope).await?;
+                    current = Some(raw);
+                }
                 let resolved = resolve(&app, &a.fields, a.remove_tags.as_deref()).await?;
                 let body = opp::body(&a.fields, &resolved, false).map_err(ToolError::invalid)?;
                 if a.fields.stage_id.is_some() {
-                    let (_, current) = fetch(&app, &a.id).await?;
+                    let current = match current {
+                        Some(raw) => raw,
+                        None => fetch(&app, &a.id).await?.1,
+                    };
                     check_stage(
                         &app,
                         a.fields.stage_id.as_deref(),

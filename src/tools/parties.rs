@@ -39,9 +39,18 @@ pub async fn definitions(app: &App) -> Result<Vec<FieldDefinition>, ToolError> {
 
 /// Custom field definitions of any entity (cached).
 pub async fn definitions_of(app: &App, ep: &Endpoint) -> Result<Vec<FieldDefinition>, ToolError> {
+    definitions_since(app, ep, None).await
+}
+
+/// As [`definitions_of`]; with `since`, a list fetched before then is fetched again.
+pub async fn definitions_since(
+    app: &App,
+    ep: &Endpoint,
+    since: Option<std::time::Instant>,
+) -> Result<Vec<FieldDefinition>, ToolError> {
     let items = app
         .refdata
-        .list(&app.client, ep.path, ep.plural, &[])
+        .list_since(&app.client, (ep.path, ep.plural), &[], since)
         .await?;
     items
         .iter()
@@ -290,7 +299,7 @@ pub async fn resolve_with(
     let (fields_ep, tags_ep) = eps;
     let mut resolved = Resolved::default();
     if let Some(cf) = custom_fields.filter(|m| !m.is_empty()) {
-        let defs = definitions_of(app, fields_ep).await?;
+        let defs = field_definitions(app, fields_ep, cf, &applies).await?;
         resolved.field_rows = fields::write(cf, &defs, applies).map_err(ToolError::invalid)?;
     }
     if let Some(names) = remove_tags {
@@ -299,11 +308,36 @@ pub async fn resolve_with(
     Ok(resolved)
 }
 
+/// The definitions at `ep` that `custom_fields` names, fetched again once when a name is not
+/// among the cached ones.
+pub async fn field_definitions(
+    app: &App,
+    ep: &Endpoint,
+    custom_fields: &Map<String, Value>,
+    applies: impl Fn(&FieldDefinition) -> bool,
+) -> Result<Vec<FieldDefinition>, ToolError> {
+    let since = std::time::Instant::now();
+    let defs = definitions_of(app, ep).await?;
+    if fields::any_unknown(custom_fields, &defs, &applies) {
+        return definitions_since(app, ep, Some(since)).await;
+    }
+    Ok(defs)
+}
+
 /// The tags in use at `ep` (`/{entity}/tags`, cached) as `(id, name)`.
 pub async fn tags_in_use(app: &App, ep: &Endpoint) -> Result<Vec<(i64, String)>, ToolError> {
+    tags_since(app, ep, None).await
+}
+
+/// As [`tags_in_use`]; with `since`, a list fetched before then is fetched again.
+pub async fn tags_since(
+    app: &App,
+    ep: &Endpoint,
+    since: Option<std::time::Instant>,
+) -> Result<Vec<(i64, String)>, ToolError> {
     let tags = app
         .refdata
-        .list(&app.client, ep.path, ep.plural, &[])
+        .list_since(&app.client, (ep.path, ep.plural), &[], since)
         .await?;
     Ok(tags
         .iter()
@@ -320,15 +354,23 @@ pub async fn tag_ids(app: &App, ep: &Endpoint, names: &[String]) -> Result<Vec<i
     if names.is_empty() {
         return Ok(Vec::new());
     }
-    let tags = tags_in_use(app, ep).await?;
+    let since = std::time::Instant::now();
+    let mut tags = tags_in_use(app, ep).await?;
+    let find = |tags: &[(i64, String)], name: &str| {
+        let wanted = name.trim();
+        tags.iter()
+            .find(|(id, n)| n.eq_ignore_ascii_case(wanted) || id.to_string() == wanted)
+            .cloned()
+    };
+    // A name the cached tags miss: fetch them again, once.
+    if names.iter().any(|n| find(&tags, n).is_none()) {
+        tags = tags_since(app, ep, Some(since)).await?;
+    }
     let mut ids = Vec::new();
     for name in names {
-        let wanted = name.trim();
-        let found = tags
-            .iter()
-            .find(|(id, n)| n.eq_ignore_ascii_case(wanted) || id.to_string() == wanted);
+        let found = find(&tags, name);
         match found {
-            Some((id, _)) => ids.push(*id),
+            Some((id, _)) => ids.push(id),
             None => {
                 return Err(ToolError::invalid(format!(
                     "no tag `{name}` to remove; tags in use: {}",

@@ -25,13 +25,23 @@ use crate::unified::{ListResult, Pipeline, Stage};
 
 /// The pipelines (or boards) of one entity with their stages; `only` keeps one pipeline.
 pub async fn sets(app: &App, entity: Entity, only: Option<i64>) -> Result<Vec<Set>, ToolError> {
+    sets_since(app, entity, only, None).await
+}
+
+/// As [`sets`]; with `since`, lists fetched before then are fetched again (a name missed).
+pub async fn sets_since(
+    app: &App,
+    entity: Entity,
+    only: Option<i64>,
+    since: Option<std::time::Instant>,
+) -> Result<Vec<Set>, ToolError> {
     let (heads, stages_key) = match entity {
         Entity::Opportunity => (&PIPELINES, MILESTONES.plural),
         Entity::Project => (&BOARDS, STAGES.plural),
     };
     let all = app
         .refdata
-        .list(&app.client, heads.path, heads.plural, &[])
+        .list_since(&app.client, (heads.path, heads.plural), &[], since)
         .await?;
     let mut out = Vec::new();
     for raw in all.iter() {
@@ -44,7 +54,7 @@ pub async fn sets(app: &App, entity: Entity, only: Option<i64>) -> Result<Vec<Se
         let path = format!("{}/{id}/{stages_key}", heads.path);
         let stages = app
             .refdata
-            .list(&app.client, &path, stages_key, &[])
+            .list_since(&app.client, (&path, stages_key), &[], since)
             .await?;
         out.push(Set {
             entity,
@@ -217,8 +227,10 @@ pub fn tools() -> Vec<ToolSpec> {
                 toolset: "pipelines",
                 kind: Kind::Read,
             },
-            |app, a: ListStages, cx| async move {
+            |app, mut a: ListStages, cx| async move {
                 let mut entity = entity_arg(&a.entity_type)?;
+                let heads = entity.unwrap_or(Entity::Opportunity);
+                super::resolve::head_as(&app, heads, "pipeline_id", &mut a.pipeline_id).await?;
                 let mut pipeline_id = a
                     .pipeline_id
                     .as_deref()

@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use super::{
     CallCx, Kind, Meta, ToolError, ToolSpec,
     list::{self, Detail, Fetched, Paging},
-    parties, tool,
+    parties, resolve, tool,
     write::{Target, plan, record_id},
 };
 use crate::app::App;
@@ -18,6 +18,7 @@ use crate::capsule::{
     map::{
         self, decode_err, fields,
         party::Resolved,
+        pipeline::Entity,
         project::{self, Query},
     },
     refdata::linked,
@@ -188,7 +189,16 @@ async fn list(
     (paging, detail): (&Paging, Detail),
     filters: &ProjectFilters,
 ) -> Result<ListResult<Project>, ToolError> {
-    let mut q = query(filters)?;
+    let mut named = filters.clone();
+    resolve::owner(&app, &mut named.owner_id).await?;
+    resolve::head(&app, Entity::Project, &mut named.board_id).await?;
+    let board = named.board_id.as_deref().and_then(resolve::as_id);
+    if let Some(s) = named.stage_id.as_mut() {
+        *s = resolve::stage(&app, Entity::Project, s, board)
+            .await?
+            .to_string();
+    }
+    let mut q = query(&named)?;
     let given = project::query_json(&q);
     // With a cursor the filters are the cursor's; `list::run` refuses different ones.
     if let Some(f) = list::filters_of(LIST_TOOL, paging)? {
@@ -262,7 +272,7 @@ async fn resolve(
 ) -> Result<Resolved, ToolError> {
     let mut resolved = Resolved::default();
     if let Some(cf) = custom_fields.filter(|m| !m.is_empty()) {
-        let defs = parties::definitions_of(app, &KASE_FIELDS).await?;
+        let defs = parties::field_definitions(app, &KASE_FIELDS, cf, |_| true).await?;
         resolved.field_rows = fields::write(cf, &defs, |_| true).map_err(ToolError::invalid)?;
     }
     if let Some(names) = remove_tags {
@@ -271,7 +281,23 @@ async fn resolve(
     Ok(resolved)
 }
 
-async fn create(app: &App, a: CreateProject) -> Result<WriteResult<Project>, ToolError> {
+/// Replaces a stage name with its id, looked for on board `scope` first.
+async fn stage_by_name(
+    app: &App,
+    stage_id: &mut Option<Option<String>>,
+    scope: Option<i64>,
+) -> Result<(), ToolError> {
+    if let Some(Some(s)) = stage_id.as_mut() {
+        *s = resolve::stage(app, Entity::Project, s, scope)
+            .await?
+            .to_string();
+    }
+    Ok(())
+}
+
+async fn create(app: &App, mut a: CreateProject) -> Result<WriteResult<Project>, ToolError> {
+    resolve::owner_nullable(app, &mut a.fields.owner_id).await?;
+    stage_by_name(app, &mut a.fields.stage_id, None).await?;
     let resolved = resolve(app, a.fields.custom_fields.as_ref(), None).await?;
     let body =
         project::project_body(&a.fields, &resolved, true, None).map_err(ToolError::invalid)?;
@@ -324,8 +350,25 @@ async fn create(app: &App, a: CreateProject) -> Result<WriteResult<Project>, Too
         .ok_or_else(|| ToolError::new(500, "internal", "no project mapped"))
 }
 
-async fn update(app: &App, a: UpdateProject) -> Result<WriteResult<Project>, ToolError> {
+async fn update(app: &App, mut a: UpdateProject) -> Result<WriteResult<Project>, ToolError> {
     let n = record_id(&a.id, NOUN, LIST_TOOL)?;
+    resolve::owner_nullable(app, &mut a.fields.owner_id).await?;
+    // A stage name is looked for on the project's own board first.
+    if let Some(Some(s)) = &a.fields.stage_id
+        && resolve::as_id(s).is_none()
+    {
+        let raw = fetch(app, &a.id, false).await?;
+        let at = raw.pointer("/stage/id").and_then(Value::as_i64);
+        let board = match at {
+            Some(stage) => resolve::stages(app, Entity::Project, None)
+                .await?
+                .into_iter()
+                .find(|c| c.id == stage)
+                .and_then(|c| c.group),
+            None => None,
+        };
+        stage_by_name(app, &mut a.fields.stage_id, board).await?;
+    }
     let resolved = resolve(
         app,
         a.fields.custom_fields.as_ref(),

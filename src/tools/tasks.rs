@@ -9,7 +9,7 @@ use serde_json::Value;
 use super::{
     CallCx, Kind, Meta, ToolError, ToolSpec,
     list::{self, Detail, Fetched, Paging},
-    tool,
+    resolve, tool,
     write::{Target, plan, record_id},
 };
 use crate::app::App;
@@ -130,7 +130,9 @@ async fn list(
     (paging, detail): (&Paging, Detail),
     filters: &TaskFilters,
 ) -> Result<ListResult<Task>, ToolError> {
-    let mut q = query(filters)?;
+    let mut named = filters.clone();
+    resolve::owner(&app, &mut named.owner_id).await?;
+    let mut q = query(&named)?;
     let given = task_map::query_json(&q, filters.status.as_deref());
     if let Some(f) = list::filters_of(LIST_TOOL, paging)? {
         let f: TaskFilters = serde_json::from_value(f)
@@ -299,7 +301,10 @@ pub fn tools() -> Vec<ToolSpec> {
                 toolset: "tasks",
                 kind: Kind::Create,
             },
-            |app, a: CreateTask, _cx| async move { write(&app, &a.fields, None, a.dry_run).await },
+            |app, mut a: CreateTask, _cx| async move {
+                resolve::owner(&app, &mut a.fields.owner_id).await?;
+                write(&app, &a.fields, None, a.dry_run).await
+            },
         )
         .require(&["subject", "due_date"]),
         tool(
@@ -310,8 +315,9 @@ pub fn tools() -> Vec<ToolSpec> {
                 toolset: "tasks",
                 kind: Kind::Update,
             },
-            |app, a: UpdateTask, _cx| async move {
+            |app, mut a: UpdateTask, _cx| async move {
                 let n = record_id(&a.id, NOUN, LIST_TOOL)?;
+                resolve::owner(&app, &mut a.fields.owner_id).await?;
                 write(&app, &a.fields, Some((&a.id, n)), a.dry_run).await
             },
         ),

@@ -33,10 +33,18 @@ pub struct GetUser {
 
 /// Every user with their party embedded (Capsule does not page `/users`; cached).
 pub async fn all_users(app: &App) -> Result<Arc<Vec<Value>>, ToolError> {
+    all_users_since(app, None).await
+}
+
+/// As [`all_users`]; with `since`, a list fetched before then is fetched again.
+pub async fn all_users_since(
+    app: &App,
+    since: Option<std::time::Instant>,
+) -> Result<Arc<Vec<Value>>, ToolError> {
     let query = [("embed".to_owned(), "party".to_owned())];
     Ok(app
         .refdata
-        .list(&app.client, USERS.path, USERS.plural, &query)
+        .list_since(&app.client, (USERS.path, USERS.plural), &query, since)
         .await?)
 }
 

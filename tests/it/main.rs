@@ -10,6 +10,7 @@ mod entries;
 mod faults;
 mod fixtures;
 mod mcp;
+mod names;
 mod oauth;
 mod opportunities;
 mod people;

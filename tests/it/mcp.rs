@@ -214,7 +214,7 @@ async fn bad_arguments_never_reach_capsule() {
             "crm_create_contact",
             json!({"first_name": "X", "email_addresses": [{"id": "1", "email": "a@b"}]}),
         ),
-        ("crm_update_contact", json!({"id": "1", "owner_id": "me"})),
+        ("crm_update_contact", json!({"id": "1", "owner_id": " "})),
         ("crm_create_account", json!({})),
         (
             "capsule_api_request",

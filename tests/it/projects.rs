@@ -324,7 +324,7 @@ async fn project_guards_send_nothing() {
             "crm_list_projects",
             json!({"account_id": "1", "contact_id": "2"}),
         ),
-        ("crm_list_projects", json!({"board_id": "support"})),
+        ("crm_list_projects", json!({"board_id": " "})),
         ("crm_list_projects", json!({"updated_after": "last week"})),
         ("crm_create_project", json!({"name": "No party"})),
         ("crm_create_project", json!({"account_id": "101"})),

@@ -75,21 +75,7 @@ pub fn write(
     let usable: Vec<&FieldDefinition> = defs.iter().filter(|d| applies(d)).collect();
     let mut rows = Vec::new();
     for (key, value) in input {
-        let def = usable
-            .iter()
-            .find(|d| d.name.as_deref() == Some(key.as_str()))
-            .or_else(|| {
-                usable.iter().find(|d| {
-                    d.name
-                        .as_deref()
-                        .is_some_and(|n| n.eq_ignore_ascii_case(key))
-                })
-            })
-            .or_else(|| {
-                key.parse::<i64>()
-                    .ok()
-                    .and_then(|id| usable.iter().find(|d| d.id == Some(id)))
-            });
+        let def = find(&usable, key);
         let Some(def) = def else {
             let names: Vec<&str> = usable.iter().filter_map(|d| d.name.as_deref()).collect();
             return Err(format!(
@@ -107,6 +93,38 @@ pub fn write(
         rows.push(json!({ "definition": { "id": id }, "value": wire_value }));
     }
     Ok(rows)
+}
+
+/// The definition a `custom_fields` key names: its exact name, its name in another case, or
+/// its id.
+fn find<'a>(usable: &[&'a FieldDefinition], key: &str) -> Option<&'a FieldDefinition> {
+    usable
+        .iter()
+        .find(|d| d.name.as_deref() == Some(key))
+        .or_else(|| {
+            usable.iter().find(|d| {
+                d.name
+                    .as_deref()
+                    .is_some_and(|n| n.eq_ignore_ascii_case(key))
+            })
+        })
+        .or_else(|| {
+            key.parse::<i64>()
+                .ok()
+                .and_then(|id| usable.iter().find(|d| d.id == Some(id)))
+        })
+        .copied()
+}
+
+/// Whether some key of `input` names no definition that applies (the definitions may be
+/// stale).
+pub fn any_unknown(
+    input: &Map<String, Value>,
+    defs: &[FieldDefinition],
+    applies: impl Fn(&FieldDefinition) -> bool,
+) -> bool {
+    let usable: Vec<&FieldDefinition> = defs.iter().filter(|d| applies(d)).collect();
+    input.keys().any(|k| find(&usable, k).is_none())
 }
 
 fn convert(name: &str, def: &FieldDefinition, value: &Value) -> Result<Value, String> {
