@@ -238,7 +238,8 @@ mod tests {
                     "{name}: writes take dry_run"
                 );
             }
-            if name.starts_with("crm_list_") {
+            // `crm_list_tags` is reference data returned whole, without paging (issue 12).
+            if name.starts_with("crm_list_") && name != "crm_list_tags" {
                 for k in [
                     "limit",
                     "cursor",

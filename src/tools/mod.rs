@@ -39,6 +39,7 @@ pub mod pipelines;
 pub mod projects;
 pub mod proxy;
 pub mod schema;
+pub mod tags;
 pub mod tasks;
 pub mod users;
 pub mod write;
@@ -246,6 +247,7 @@ pub fn all_tools() -> Vec<ToolSpec> {
     tools.extend(engagement_types::tools());
     tools.extend(proxy::tools());
     tools.extend(fields::tools());
+    tools.extend(tags::tools());
     tools.extend(users::tools());
     tools.extend(directory::tools());
     tools.extend(deleted::tools());

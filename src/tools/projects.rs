@@ -56,6 +56,8 @@ pub struct ProjectFilters {
     /// Only projects on this board (id from crm_list_pipelines, entity project).
     #[serde(default)]
     pub board_id: Option<String>,
+    #[serde(flatten)]
+    pub segment: parties::SegmentArgs,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -141,6 +143,7 @@ pub fn query(f: &ProjectFilters) -> Result<Query, ToolError> {
         tag: non_empty("tag", &f.tag)?,
         stage_id: opt_id("stage_id", &f.stage_id)?,
         board_id: opt_id("board_id", &f.board_id)?,
+        segment: Default::default(),
     })
 }
 
@@ -193,13 +196,28 @@ async fn list(
     filters: &ProjectFilters,
 ) -> Result<ListResult<Project>, ToolError> {
     let mut q = query(filters)?;
-    let given = project::query_json(&q);
+    let mut given = project::query_json(&q);
+    filters.segment.echo(&mut given);
     // With a cursor the filters are the cursor's; `list::run` refuses different ones.
+    let mut seg = filters.segment.clone();
     if let Some(f) = list::filters_of(LIST_TOOL, paging)? {
         let f: ProjectFilters = serde_json::from_value(f)
             .map_err(|_| ToolError::invalid("`cursor` is damaged; call again without `cursor`"))?;
         q = query(&f)?;
+        seg = f.segment;
     }
+    q.segment = parties::segment(
+        &app,
+        &parties::SegmentSource {
+            fields: &KASE_FIELDS,
+            tags: &KASE_TAGS,
+            entity_type: "project",
+        },
+        |_| true,
+        q.tag.as_deref(),
+        &seg,
+    )
+    .await?;
     let include_raw = paging.include_remote_data;
     list::run(LIST_TOOL, paging, given, cx, |page, per_page| {
         let app = app.clone();

@@ -13,6 +13,7 @@ pub mod opportunity;
 pub mod party;
 pub mod pipeline;
 pub mod project;
+pub mod segment;
 pub mod task;
 pub mod user;
 
