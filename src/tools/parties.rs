@@ -77,10 +77,10 @@ fn opt_id(what: &str, v: &Option<String>) -> Result<Option<i64>, ToolError> {
 /// Lookup filters of the party lists.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 pub struct Lookup {
-    /// Exact address, any case.
+    /// Exact, any case.
     #[serde(default)]
     pub email: Option<String>,
-    /// Any form (+44…, 07…, 0044…); the same number matches.
+    /// Any format; the same number matches.
     #[serde(default)]
     pub phone: Option<String>,
 }
@@ -88,10 +88,10 @@ pub struct Lookup {
 /// Segment filters of every record list.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 pub struct SegmentArgs {
-    /// Names or ids (crm_list_tags); all must match.
+    /// All must match.
     #[serde(default)]
     pub tags: Option<Vec<String>>,
-    /// `{"name or id": value}`; each must equal.
+    /// `{name: value}`, all equal.
     #[serde(default)]
     pub custom_fields: Option<Map<String, Value>>,
 }
@@ -682,4 +682,28 @@ pub fn create_only(spec: super::ToolSpec) -> super::ToolSpec {
     ["email_addresses", "phone_numbers", "addresses", "urls"]
         .iter()
         .fold(spec, |s, list| s.without(&[list], &["id", "delete"]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn close_matches_are_prefixes_or_a_few_edits_away() {
+        let names = [
+            "Customer",
+            "Prospect",
+            "VIP",
+            "Supplier",
+            "Lead",
+            "Lead Score",
+        ];
+        assert_eq!(close_matches("Custmer", &names), ["Customer"]);
+        assert_eq!(close_matches("vi", &names), ["VIP"]);
+        assert_eq!(close_matches("lead", &names), ["Lead", "Lead Score"]);
+        assert_eq!(close_matches("PROSPEKT", &names), ["Prospect"]);
+        assert!(close_matches("Invoice", &names).is_empty());
+        assert!(close_matches("", &names).is_empty());
+        assert_eq!(distance("kitten", "sitting"), 3);
+    }
 }
