@@ -240,6 +240,15 @@ async fn list(
     .await?;
     let idx = pipelines::milestone_index(&app).await?;
     q.stage = stage.map(|s| filter_stage(&idx, &s)).transpose()?;
+    if let (Some(s), Some(p)) = (&q.stage, q.pipeline_id)
+        && s.pipeline_id.is_some_and(|sp| sp != p)
+    {
+        return Err(ToolError::invalid(format!(
+            "stage {} is not in pipeline {p}; leave out `pipeline_id` or pick one of its stages \
+             (crm_list_stages with pipeline_id)",
+            s.id
+        )));
+    }
     let include_raw = a.paging.include_remote_data;
     if let Some(p) = q.pipeline_id
         && !has_pipeline(&app, p).await?

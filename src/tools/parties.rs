@@ -412,7 +412,12 @@ pub async fn list<T: Summary + serde::Serialize + Clone>(
     if q.phone.is_some() {
         let (raws, note) = phone_lookup(&app, kind, &q).await?;
         let kept: Vec<&Value> = raws.iter().collect();
-        let defs = definitions_for(&app, &kept).await?;
+        // Summaries carry no custom fields: the lookup stays within its two requests.
+        let defs = if detail == Detail::Full {
+            definitions_for(&app, &kept).await?
+        } else {
+            Vec::new()
+        };
         let items = map_page(&kept, &defs, include_raw, detail, map_fn)?;
         let mut out = list::run(noun.list_tool, paging, filters, cx, |page, per_page| {
             std::future::ready(Ok::<_, ToolError>(list::local_page(&items, page, per_page)))

@@ -375,6 +375,21 @@ async fn won_since_a_date_and_the_other_opportunity_date_and_stage_filters() {
     )
     .await;
     assert_eq!(e["code"], "invalid_argument");
+    // Stage 2 is in pipeline 10.
+    let e = err(
+        &client,
+        "crm_list_opportunities",
+        json!({"stage_id": "2", "pipeline_id": "11"}),
+    )
+    .await;
+    assert_eq!(e["code"], "invalid_argument");
+    let same = ok(
+        &client,
+        "crm_list_opportunities",
+        json!({"stage_id": "2", "pipeline_id": "10", "fetch_all": true}),
+    )
+    .await;
+    assert_eq!(id_set(&same), bid);
     client.cancel().await.unwrap();
 }
 
