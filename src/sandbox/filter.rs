@@ -16,7 +16,7 @@ enum Kind {
     Num,
     Bool,
     Date,
-    /// An id-or-name reference (tags, milestones, pipelines, boards, stages).
+    /// An id-or-name reference (tags, pipelines, boards, stages).
     Ref,
 }
 
@@ -93,8 +93,9 @@ const OPPORTUNITY_FIELDS: &[(&str, Kind)] = &[
     ("probability", Kind::Num),
     ("name", Kind::Str),
     ("status", Kind::Str),
-    ("milestone", Kind::Ref),
-    ("lostReason", Kind::Ref),
+    // Strings per the filter reference (the name), unlike `pipeline`, "number or string".
+    ("milestone", Kind::Str),
+    ("lostReason", Kind::Str),
     ("currency", Kind::Str),
     ("expectedValue", Kind::Num),
     ("pipeline", Kind::Ref),
@@ -497,14 +498,11 @@ fn opportunity_value(ctx: &Ctx<'_>, o: &Opportunity, field: &str) -> Fv {
             }
             .to_string(),
         )]),
-        "milestone" => Fv::Ref(m.map(|m| (m.id, m.name.clone())).into_iter().collect()),
-        "lostReason" => Fv::Ref(
-            o.lost_reason
-                .and_then(|l| s.lost_reasons.get(&l))
-                .map(|l| (l.id, l.name.clone()))
-                .into_iter()
-                .collect(),
-        ),
+        "milestone" => strs([m.map(|m| m.name.clone())]),
+        "lostReason" => strs([o
+            .lost_reason
+            .and_then(|l| s.lost_reasons.get(&l))
+            .map(|l| l.name.clone())]),
         "currency" => strs([o.value.as_ref().map(|(_, c)| c.clone())]),
         "expectedValue" => Fv::Num(o.value.as_ref().and_then(|(a, _)| a.as_f64())),
         "pipeline" => Fv::Ref(

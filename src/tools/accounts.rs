@@ -34,6 +34,10 @@ pub struct ListAccounts {
     pub owner_id: Option<String>,
     #[serde(default)]
     pub tag: Option<String>,
+    #[serde(flatten)]
+    pub lookup: parties::Lookup,
+    #[serde(flatten)]
+    pub segment: parties::SegmentArgs,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -67,10 +71,24 @@ pub fn tools() -> Vec<ToolSpec> {
             },
             |app, mut a: ListAccounts, cx| async move {
                 super::resolve::owner(&app, &mut a.owner_id).await?;
-                let q = parties::query(&a.search, &a.updated_after, &None, &a.owner_id, &a.tag)?;
-                let out: ListResult<Account> =
-                    parties::list(app, &cx, &NOUN, (&a.paging, a.detail), q, party::to_account)
-                        .await?;
+                let given = parties::Given {
+                    search: a.search,
+                    updated_after: a.updated_after,
+                    account_id: None,
+                    owner_id: a.owner_id,
+                    tag: a.tag,
+                    lookup: a.lookup,
+                    segment: a.segment,
+                };
+                let out: ListResult<Account> = parties::list(
+                    app,
+                    &cx,
+                    &NOUN,
+                    (&a.paging, a.detail),
+                    given,
+                    party::to_account,
+                )
+                .await?;
                 Ok(out)
             },
         ),

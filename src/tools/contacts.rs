@@ -35,6 +35,10 @@ pub struct ListContacts {
     pub owner_id: Option<String>,
     #[serde(default)]
     pub tag: Option<String>,
+    #[serde(flatten)]
+    pub lookup: parties::Lookup,
+    #[serde(flatten)]
+    pub segment: parties::SegmentArgs,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -82,16 +86,24 @@ pub fn tools() -> Vec<ToolSpec> {
             },
             |app, mut a: ListContacts, cx| async move {
                 super::resolve::owner(&app, &mut a.owner_id).await?;
-                let q = parties::query(
-                    &a.search,
-                    &a.updated_after,
-                    &a.account_id,
-                    &a.owner_id,
-                    &a.tag,
-                )?;
-                let out: ListResult<Contact> =
-                    parties::list(app, &cx, &NOUN, (&a.paging, a.detail), q, party::to_contact)
-                        .await?;
+                let given = parties::Given {
+                    search: a.search,
+                    updated_after: a.updated_after,
+                    account_id: a.account_id,
+                    owner_id: a.owner_id,
+                    tag: a.tag,
+                    lookup: a.lookup,
+                    segment: a.segment,
+                };
+                let out: ListResult<Contact> = parties::list(
+                    app,
+                    &cx,
+                    &NOUN,
+                    (&a.paging, a.detail),
+                    given,
+                    party::to_contact,
+                )
+                .await?;
                 Ok(out)
             },
         ),

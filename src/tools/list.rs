@@ -365,6 +365,7 @@ where
         result,
         next_cursor,
         truncated: over_budget.then(|| "budget".to_owned()),
+        searched: None,
     })
 }
 

@@ -41,6 +41,7 @@ pub mod proxy;
 pub mod resolve;
 pub mod schema;
 pub mod search;
+pub mod tags;
 pub mod tasks;
 pub mod users;
 pub mod write;
@@ -311,6 +312,7 @@ pub fn all_tools() -> Vec<ToolSpec> {
     tools.extend(engagement_types::tools());
     tools.extend(proxy::tools());
     tools.extend(fields::tools());
+    tools.extend(tags::tools());
     tools.extend(users::tools());
     tools.extend(directory::tools());
     tools.extend(deleted::tools());

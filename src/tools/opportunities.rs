@@ -50,6 +50,18 @@ pub struct ListOpportunities {
     pub tag: Option<String>,
     #[serde(default)]
     pub pipeline_id: Option<String>,
+    #[serde(default)]
+    pub stage_id: Option<String>,
+    #[serde(default)]
+    pub closed_after: Option<String>,
+    #[serde(default)]
+    pub closed_before: Option<String>,
+    #[serde(default)]
+    pub expected_close_after: Option<String>,
+    #[serde(default)]
+    pub expected_close_before: Option<String>,
+    #[serde(flatten)]
+    pub segment: parties::SegmentArgs,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -86,6 +98,37 @@ fn non_empty(what: &str, v: &Option<String>) -> Result<Option<String>, ToolError
     }
 }
 
+fn opt_date(what: &str, v: &Option<String>) -> Result<Option<chrono::NaiveDate>, ToolError> {
+    v.as_deref()
+        .map(|d| {
+            chrono::NaiveDate::parse_from_str(d.trim(), "%Y-%m-%d").map_err(|_| {
+                ToolError::invalid(format!(
+                    "`{what}` must be a date as YYYY-MM-DD; got \"{d}\""
+                ))
+            })
+        })
+        .transpose()
+}
+
+/// The stage a list is filtered to: the one place `stage_id` is read for lists (a numeric
+/// milestone id of a known pipeline).
+pub fn filter_stage(
+    idx: &map::pipeline::MilestoneIndex,
+    given: &str,
+) -> Result<opp::StageFilter, ToolError> {
+    let id = map::parse_id("stage_id", given).map_err(ToolError::invalid)?;
+    let m = idx.get(id).ok_or_else(|| {
+        ToolError::invalid(format!(
+            "no opportunity stage {id}; find ids with crm_list_stages (entity_type opportunity)"
+        ))
+    })?;
+    Ok(opp::StageFilter {
+        id,
+        name: m.name.clone(),
+        pipeline_id: m.pipeline.id.parse().ok(),
+    })
+}
+
 /// Checks the list filters, from the arguments or from a cursor's filters.
 fn query(s: impl Fn(&str) -> Option<String>) -> Result<Query, ToolError> {
     let account = opt_id("account_id", &s("account_id"))?;
@@ -113,6 +156,12 @@ fn query(s: impl Fn(&str) -> Option<String>) -> Result<Query, ToolError> {
         owner_id: opt_id("owner_id", &s("owner_id"))?,
         tag: non_empty("tag", &s("tag"))?,
         pipeline_id: opt_id("pipeline_id", &s("pipeline_id"))?,
+        closed_after: opt_date("closed_after", &s("closed_after"))?,
+        closed_before: opt_date("closed_before", &s("closed_before"))?,
+        expected_close_after: opt_date("expected_close_after", &s("expected_close_after"))?,
+        expected_close_before: opt_date("expected_close_before", &s("expected_close_before"))?,
+        stage: None,
+        segment: Default::default(),
     })
 }
 
@@ -151,15 +200,61 @@ async fn list(
         "owner_id" => owner.clone(),
         "tag" => a.tag.clone(),
         "pipeline_id" => pipeline.clone(),
+        "stage_id" => a.stage_id.clone(),
+        "closed_after" => a.closed_after.clone(),
+        "closed_before" => a.closed_before.clone(),
+        "expected_close_after" => a.expected_close_after.clone(),
+        "expected_close_before" => a.expected_close_before.clone(),
         _ => None,
     };
     let mut q = query(given)?;
-    let filters = opp::query_json(&q);
+    let mut stage = a.stage_id.clone();
+    if let Some(s) = stage.as_mut() {
+        // A name is looked for in `pipeline_id` when given, else across pipelines.
+        *s = resolve::stage(&app, map::pipeline::Entity::Opportunity, s, q.pipeline_id)
+            .await?
+            .to_string();
+    }
+    let mut filters = opp::query_json(&q);
+    if let Some(s) = &stage {
+        // As the cursor carries it once resolved: the id.
+        let id = map::parse_id("stage_id", s).map_err(ToolError::invalid)?;
+        filters["stage_id"] = id.to_string().into();
+    }
+    a.segment.echo(&mut filters);
+    let mut seg = a.segment.clone();
     if let Some(f) = list::filters_of(LIST_TOOL, &a.paging)? {
-        q = query(|k| f.get(k).and_then(Value::as_str).map(str::to_owned))?;
+        let s = |k: &str| f.get(k).and_then(Value::as_str).map(str::to_owned);
+        q = query(s)?;
+        stage = s("stage_id");
+        seg = serde_json::from_value(f.clone())
+            .map_err(|_| ToolError::invalid("`cursor` is damaged; call again without `cursor`"))?;
+    }
+    // Names first: a wrong one is refused before anything but cached reference data is read.
+    q.segment = parties::segment(
+        &app,
+        &parties::SegmentSource {
+            fields: &OPPORTUNITY_FIELDS,
+            tags: &OPPORTUNITY_TAGS,
+            entity_type: "opportunity",
+        },
+        |_| true,
+        q.tag.as_deref(),
+        &seg,
+    )
+    .await?;
+    let idx = pipelines::milestone_index(&app).await?;
+    q.stage = stage.map(|s| filter_stage(&idx, &s)).transpose()?;
+    if let (Some(s), Some(p)) = (&q.stage, q.pipeline_id)
+        && s.pipeline_id.is_some_and(|sp| sp != p)
+    {
+        return Err(ToolError::invalid(format!(
+            "stage {} is not in pipeline {p}; leave out `pipeline_id` or pick one of its stages \
+             (crm_list_stages with pipeline_id)",
+            s.id
+        )));
     }
     let include_raw = a.paging.include_remote_data;
-    let idx = pipelines::milestone_index(&app).await?;
     if let Some(p) = q.pipeline_id
         && !has_pipeline(&app, p).await?
     {
@@ -342,7 +437,7 @@ pub fn tools() -> Vec<ToolSpec> {
             Meta {
                 name: "crm_list_opportunities",
                 title: "List opportunities",
-                description: "Deals. Some filters apply per page: pages may be short.",
+                description: "Deals. Some filters apply per page: pages may be short. Dates are exclusive.",
                 toolset: "opportunities",
                 kind: Kind::Read,
             },

@@ -54,6 +54,8 @@ pub struct ProjectFilters {
     /// From crm_list_pipelines, entity project.
     #[serde(default)]
     pub board_id: Option<String>,
+    #[serde(flatten)]
+    pub segment: parties::SegmentArgs,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -138,6 +140,7 @@ pub fn query(f: &ProjectFilters) -> Result<Query, ToolError> {
         tag: non_empty("tag", &f.tag)?,
         stage_id: opt_id("stage_id", &f.stage_id)?,
         board_id: opt_id("board_id", &f.board_id)?,
+        segment: Default::default(),
     })
 }
 
@@ -199,13 +202,28 @@ async fn list(
             .to_string();
     }
     let mut q = query(&named)?;
-    let given = project::query_json(&q);
+    let mut given = project::query_json(&q);
+    filters.segment.echo(&mut given);
     // With a cursor the filters are the cursor's; `list::run` refuses different ones.
+    let mut seg = filters.segment.clone();
     if let Some(f) = list::filters_of(LIST_TOOL, paging)? {
         let f: ProjectFilters = serde_json::from_value(f)
             .map_err(|_| ToolError::invalid("`cursor` is damaged; call again without `cursor`"))?;
         q = query(&f)?;
+        seg = f.segment;
     }
+    q.segment = parties::segment(
+        &app,
+        &parties::SegmentSource {
+            fields: &KASE_FIELDS,
+            tags: &KASE_TAGS,
+            entity_type: "project",
+        },
+        |_| true,
+        q.tag.as_deref(),
+        &seg,
+    )
+    .await?;
     let include_raw = paging.include_remote_data;
     let site = parties::full_site(&app, detail).await;
     list::run(LIST_TOOL, paging, given, cx, |page, per_page| {

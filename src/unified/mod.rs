@@ -118,6 +118,9 @@ pub struct ListResult<T> {
     /// `budget`: cut to fit the result's token budget; `next_cursor` goes on at the cut.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub truncated: Option<String>,
+    /// On a lookup (`email`, `phone`) that found nothing: what was compared.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub searched: Option<String>,
 }
 
 /// The answer of a delete.

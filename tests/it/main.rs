@@ -8,6 +8,7 @@ mod client;
 mod common;
 mod entries;
 mod faults;
+mod filters;
 mod fixtures;
 mod mcp;
 mod names;

@@ -14,6 +14,7 @@ pub mod party;
 pub mod pipeline;
 pub mod project;
 pub mod search;
+pub mod segment;
 pub mod task;
 pub mod user;
 

@@ -4,7 +4,7 @@ use serde_json::{Map, Value, json};
 
 use super::{
     Resolved, decode_err, fields, format_timestamp, merge_remote, parse_id, party_ref,
-    pipeline::MilestoneIndex, ref_of, tag_rows, tags_of, user_ref,
+    pipeline::MilestoneIndex, ref_of, segment::Segment, tag_rows, tags_of, user_ref,
 };
 use crate::capsule::{
     CapsuleError, Request,
@@ -45,12 +45,21 @@ impl Status {
         }
     }
 
-    /// Capsule's filter value for the `status` field.
-    fn wire(self) -> &'static str {
+    /// Structured filter conditions for the status, on fields whose values Capsule documents
+    /// (the `status` field's strings are not): `isOpen`, and for a closed deal its probability,
+    /// which closing sets to 100 (Won) or 0 (Lost) and which cannot change once closed.
+    fn conditions(self) -> Vec<Value> {
+        let open = |b: bool| json!({"field": "isOpen", "operator": "is", "value": b});
         match self {
-            Status::Open => "Open",
-            Status::Won => "Won",
-            Status::Lost => "Lost",
+            Status::Open => vec![open(true)],
+            Status::Won => vec![
+                open(false),
+                json!({"field": "probability", "operator": "is greater than", "value": 0}),
+            ],
+            Status::Lost => vec![
+                open(false),
+                json!({"field": "probability", "operator": "is", "value": 0}),
+            ],
         }
     }
 }
@@ -303,8 +312,58 @@ pub struct Query {
     pub party_arg: Option<&'static str>,
     pub status: Option<Status>,
     pub owner_id: Option<i64>,
+    /// The `tag` argument as given, for the cursor; its resolved id is in `segment`.
     pub tag: Option<String>,
     pub pipeline_id: Option<i64>,
+    /// Closed (`closedOn`) strictly after / before.
+    pub closed_after: Option<chrono::NaiveDate>,
+    pub closed_before: Option<chrono::NaiveDate>,
+    /// Expected to close (`expectedCloseOn`) strictly after / before.
+    pub expected_close_after: Option<chrono::NaiveDate>,
+    pub expected_close_before: Option<chrono::NaiveDate>,
+    pub stage: Option<StageFilter>,
+    pub segment: Segment,
+}
+
+/// A stage (milestone) filter: the filter's `milestone` field is a string, the milestone's
+/// name, which is only unique within its pipeline: both go, and the id is checked locally.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StageFilter {
+    pub id: i64,
+    pub name: Option<String>,
+    pub pipeline_id: Option<i64>,
+}
+
+impl Query {
+    fn dated(&self) -> bool {
+        self.closed_after.is_some()
+            || self.closed_before.is_some()
+            || self.expected_close_after.is_some()
+            || self.expected_close_before.is_some()
+    }
+}
+
+fn day(d: chrono::NaiveDate) -> String {
+    d.format("%Y-%m-%d").to_string()
+}
+
+/// Whether a record's date (`YYYY-MM-DD`) is strictly after `after` and before `before`; an
+/// absent date is neither.
+fn date_within(
+    date: &Option<String>,
+    after: Option<chrono::NaiveDate>,
+    before: Option<chrono::NaiveDate>,
+) -> bool {
+    if after.is_none() && before.is_none() {
+        return true;
+    }
+    let Some(d) = date
+        .as_deref()
+        .and_then(|d| chrono::NaiveDate::parse_from_str(d.get(..10).unwrap_or(d), "%Y-%m-%d").ok())
+    else {
+        return false;
+    };
+    after.is_none_or(|a| d > a) && before.is_none_or(|b| d < b)
 }
 
 /// Which Capsule path answers a list. Everything the path does not apply, [`matches`] applies
@@ -327,6 +386,9 @@ pub fn path(q: &Query) -> Path {
         || q.owner_id.is_some()
         || q.tag.is_some()
         || q.pipeline_id.is_some()
+        || q.stage.is_some()
+        || q.dated()
+        || !q.segment.is_empty()
     {
         Path::Filter
     } else if q.updated_after.is_some() {
@@ -363,18 +425,32 @@ pub fn list_request(q: &Query, page: u32, per_page: u32) -> Request {
         Path::Filter => {
             let mut conditions = Vec::new();
             if let Some(s) = q.status {
-                conditions.push(json!({"field": "status", "operator": "is", "value": s.wire()}));
+                conditions.extend(s.conditions());
             }
             if let Some(p) = q.pipeline_id {
                 conditions.push(json!({"field": "pipeline", "operator": "is", "value": p}));
             }
+            if let Some(stage) = &q.stage {
+                if let Some(name) = &stage.name {
+                    conditions.push(json!({"field": "milestone", "operator": "is", "value": name}));
+                }
+                if let Some(p) = stage.pipeline_id.filter(|p| q.pipeline_id != Some(*p)) {
+                    conditions.push(json!({"field": "pipeline", "operator": "is", "value": p}));
+                }
+            }
             if let Some(o) = q.owner_id {
                 conditions.push(json!({"field": "owner", "operator": "is", "value": o}));
             }
-            if let Some(t) = &q.tag {
-                // A tag id goes as a number (Capsule takes a tag's id or its name).
-                let value = t.parse::<i64>().map_or_else(|_| json!(t), |id| json!(id));
-                conditions.push(json!({"field": "tag", "operator": "is", "value": value}));
+            conditions.extend(q.segment.conditions());
+            for (field, op, d) in [
+                ("closedOn", "is after", q.closed_after),
+                ("closedOn", "is before", q.closed_before),
+                ("expectedCloseOn", "is after", q.expected_close_after),
+                ("expectedCloseOn", "is before", q.expected_close_before),
+            ] {
+                if let Some(d) = d {
+                    conditions.push(json!({"field": field, "operator": op, "value": day(d)}));
+                }
             }
             if let Some(after) = q.updated_after {
                 // The filter works in whole days: take the day before, refine on the page.
@@ -428,7 +504,18 @@ pub fn matches(q: &Query, raw: &Value, idx: &MilestoneIndex) -> bool {
     {
         return false;
     }
-    true
+    if let Some(stage) = &q.stage
+        && o.milestone.as_ref().and_then(|m| m.id) != Some(stage.id)
+    {
+        return false;
+    }
+    date_within(&o.closed_on, q.closed_after, q.closed_before)
+        && date_within(
+            &o.expected_close_on,
+            q.expected_close_after,
+            q.expected_close_before,
+        )
+        && q.segment.matches(raw)
 }
 
 /// The filters as they are echoed in a cursor.
@@ -454,6 +541,19 @@ pub fn query_json(q: &Query) -> Value {
     }
     if let Some(p) = q.pipeline_id {
         m.insert("pipeline_id".into(), p.to_string().into());
+    }
+    for (k, d) in [
+        ("closed_after", q.closed_after),
+        ("closed_before", q.closed_before),
+        ("expected_close_after", q.expected_close_after),
+        ("expected_close_before", q.expected_close_before),
+    ] {
+        if let Some(d) = d {
+            m.insert(k.into(), day(d).into());
+        }
+    }
+    if let Some(s) = &q.stage {
+        m.insert("stage_id".into(), s.id.to_string().into());
     }
     Value::Object(m)
 }
@@ -657,12 +757,57 @@ mod tests {
         assert_eq!(r.op, crate::capsule::retry::Op::Read, "a filter is a read");
         let conds = r.body.unwrap()["filter"]["conditions"].clone();
         assert_eq!(
-            conds[0],
-            json!({"field": "status", "operator": "is", "value": "Won"})
+            conds,
+            json!([
+                {"field": "isOpen", "operator": "is", "value": false},
+                {"field": "probability", "operator": "is greater than", "value": 0},
+                {"field": "pipeline", "operator": "is", "value": 10}
+            ])
         );
+        let dated = Query {
+            status: Some(Status::Lost),
+            closed_after: chrono::NaiveDate::from_ymd_opt(2026, 6, 1),
+            expected_close_before: chrono::NaiveDate::from_ymd_opt(2026, 9, 1),
+            stage: Some(StageFilter {
+                id: 16,
+                name: Some("Lost".into()),
+                pipeline_id: Some(10),
+            }),
+            segment: Segment {
+                tag_ids: vec![11],
+                fields: vec![(60, json!("Event"))],
+            },
+            ..Default::default()
+        };
+        let conds = list_request(&dated, 1, 50).body.unwrap()["filter"]["conditions"].clone();
         assert_eq!(
-            conds[1],
-            json!({"field": "pipeline", "operator": "is", "value": 10})
+            conds,
+            json!([
+                {"field": "isOpen", "operator": "is", "value": false},
+                {"field": "probability", "operator": "is", "value": 0},
+                {"field": "milestone", "operator": "is", "value": "Lost"},
+                {"field": "pipeline", "operator": "is", "value": 10},
+                {"field": "tag", "operator": "is", "value": 11},
+                {"field": "custom:60", "operator": "is", "value": "Event"},
+                {"field": "closedOn", "operator": "is after", "value": "2026-06-01"},
+                {"field": "expectedCloseOn", "operator": "is before", "value": "2026-09-01"}
+            ])
+        );
+        let mut closed = fixture("opportunities_list.json")["opportunities"][0].clone();
+        closed["closedOn"] = json!("2026-06-01");
+        let after = |d: &str| Query {
+            closed_after: chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok(),
+            ..Default::default()
+        };
+        assert!(matches(&after("2026-05-31"), &closed, &index()));
+        assert!(
+            !matches(&after("2026-06-01"), &closed, &index()),
+            "strictly after"
+        );
+        closed["closedOn"] = Value::Null;
+        assert!(
+            !matches(&after("2026-05-31"), &closed, &index()),
+            "open: not closed"
         );
         let q = Query {
             party_id: Some(581),

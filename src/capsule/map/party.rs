@@ -4,7 +4,7 @@ use serde_json::{Map, Value, json};
 
 use super::{
     decode_err, fields, format_timestamp, id_string, merge_remote, parse_id, party_ref, ref_of,
-    user_ref,
+    segment::Segment, user_ref,
 };
 use crate::capsule::{
     CapsuleError, Request,
@@ -545,7 +545,15 @@ pub struct Query {
     /// People of this organisation (contacts only).
     pub account_id: Option<i64>,
     pub owner_id: Option<i64>,
+    /// The `tag` argument as given, for the cursor; its resolved id is in `segment`.
     pub tag: Option<String>,
+    /// One of the party's addresses, compared without case.
+    pub email: Option<String>,
+    /// A number in any form, compared by [`same_phone`].
+    pub phone: Option<String>,
+    /// Digits the stored number ends with: the `phone ends with` condition of a lookup.
+    pub phone_suffix: Option<String>,
+    pub segment: Segment,
 }
 
 /// The one Capsule request that answers a page of a party list. What Capsule cannot apply on
@@ -568,8 +576,12 @@ pub fn list_request(kind: Kind, q: &Query, page: u32, per_page: u32) -> Request 
     if let Some(owner) = q.owner_id {
         conditions.push(json!({"field": "owner", "operator": "is", "value": owner}));
     }
-    if let Some(tag) = &q.tag {
-        conditions.push(json!({"field": "tag", "operator": "is", "value": tag}));
+    conditions.extend(q.segment.conditions());
+    if let Some(email) = &q.email {
+        conditions.push(json!({"field": "email", "operator": "is", "value": email}));
+    }
+    if let Some(digits) = &q.phone_suffix {
+        conditions.push(json!({"field": "phone", "operator": "ends with", "value": digits}));
     }
     if let Some(after) = q.updated_after {
         // The filter works in whole days: take the day before, refine on the page.
@@ -611,7 +623,87 @@ pub fn matches(kind: Kind, q: &Query, raw: &Value) -> bool {
     {
         return false;
     }
-    true
+    if let Some(email) = &q.email
+        && !p.email_addresses.iter().any(|e| {
+            e.address
+                .as_deref()
+                .is_some_and(|a| a.trim().eq_ignore_ascii_case(email))
+        })
+    {
+        return false;
+    }
+    if let Some(phone) = &q.phone
+        && !p
+            .phone_numbers
+            .iter()
+            .any(|n| n.number.as_deref().is_some_and(|n| same_phone(n, phone)))
+    {
+        return false;
+    }
+    q.segment.matches(raw)
+}
+
+/// Fewest digits a phone lookup takes: shorter ones name no number on their own.
+pub const MIN_PHONE_DIGITS: usize = 7;
+
+/// A phone number as compared: its digits, and whether they begin with a country code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PhoneKey {
+    pub international: bool,
+    pub digits: String,
+}
+
+/// Reads a number in any common form: `+` or `00` start a country code; without one, a
+/// leading trunk `0` is dropped, as is `(0)` after a country code; other characters are
+/// punctuation. `None` with fewer than [`MIN_PHONE_DIGITS`] digits left.
+pub fn phone_key(number: &str) -> Option<PhoneKey> {
+    let number = number.trim().replace("(0)", "");
+    let mut digits: String = number.chars().filter(char::is_ascii_digit).collect();
+    let mut international = number.starts_with('+');
+    if !international {
+        if let Some(rest) = digits.strip_prefix("00") {
+            digits = rest.to_owned();
+            international = true;
+        } else if let Some(rest) = digits.strip_prefix('0') {
+            digits = rest.to_owned();
+        }
+    }
+    (digits.len() >= MIN_PHONE_DIGITS).then_some(PhoneKey {
+        international,
+        digits,
+    })
+}
+
+/// Whether two written numbers name the same number. Both with a country code (or both
+/// without): the same digits, a stray trunk `0` after a 1-3 digit country code aside. One
+/// without: its national significant number must be the other's after a 1-3 digit country
+/// code (the country itself cannot be known from a national number).
+pub fn same_phone(a: &str, b: &str) -> bool {
+    let (Some(a), Some(b)) = (phone_key(a), phone_key(b)) else {
+        return false;
+    };
+    let ends_after_code = |intl: &str, national: &str| {
+        intl.len() > national.len() && intl.len() - national.len() <= 3 && intl.ends_with(national)
+    };
+    match (a.international, b.international) {
+        (true, false) => ends_after_code(&a.digits, &b.digits),
+        (false, true) => ends_after_code(&b.digits, &a.digits),
+        (false, false) => a.digits == b.digits,
+        (true, true) => {
+            let (long, short) = if a.digits.len() > b.digits.len() {
+                (&a.digits, &b.digits)
+            } else {
+                (&b.digits, &a.digits)
+            };
+            long == short
+                || (long.len() == short.len() + 1
+                    && (1..=3).any(|k| {
+                        long.get(..k) == short.get(..k)
+                            && long.get(k..k + 1) == Some("0")
+                            && long.get(k + 1..) == short.get(k..)
+                    }))
+        }
+    }
 }
 
 /// The filters as they are echoed in a cursor.
@@ -631,6 +723,12 @@ pub fn query_json(q: &Query) -> Value {
     }
     if let Some(t) = &q.tag {
         m.insert("tag".into(), t.clone().into());
+    }
+    if let Some(e) = &q.email {
+        m.insert("email".into(), e.clone().into());
+    }
+    if let Some(p) = &q.phone {
+        m.insert("phone".into(), p.clone().into());
     }
     Value::Object(m)
 }
@@ -889,6 +987,60 @@ mod tests {
             "bad id"
         );
         assert!(account_body(&AccountFields::default(), &Resolved::default(), true).is_err());
+    }
+
+    #[test]
+    fn every_written_form_of_a_number_is_the_same_number() {
+        let stored = "+44 7700 900004";
+        for form in [
+            "+447700900004",
+            "07700 900004",
+            "07700900004",
+            "00447700900004",
+            "+44 (0)7700 900004",
+            "+44-7700-900004",
+            "7700 900004",
+            "+44 07700 900004",
+            " +44 7700 900004 ",
+        ] {
+            assert!(same_phone(stored, form), "{form}");
+            assert!(same_phone(form, stored), "{form}, the other way round");
+        }
+        assert_eq!(
+            phone_key("+44 (0)7700 900004"),
+            Some(PhoneKey {
+                international: true,
+                digits: "447700900004".into()
+            })
+        );
+    }
+
+    #[test]
+    fn near_misses_are_other_numbers() {
+        let stored = "+44 7700 900004";
+        for other in [
+            "+44 7700 900005",
+            "07700 900005",
+            "07700 90004",
+            "+44 7700 9000044",
+            "+1 7700 900004",
+            "+33 7700 900004",
+            "0033 7700 900004",
+            "900004",
+            "0004",
+            "",
+            "no number",
+            "447700900004 0",
+            "+4477009000",
+        ] {
+            assert!(!same_phone(stored, other), "{other}");
+            assert!(!same_phone(other, stored), "{other}, the other way round");
+        }
+        // A national number whose digits are the international one's without its country
+        // code would match any country: at least the number itself must be all there.
+        assert!(!same_phone("+1 555 0104", "0104"));
+        assert!(same_phone("+1 555 0104", "555 0104"));
+        assert_eq!(phone_key("12 34"), None, "too short to name a number");
     }
 
     #[test]

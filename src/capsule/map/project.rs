@@ -4,7 +4,7 @@ use serde_json::{Map, Value, json};
 
 use super::{
     decode_err, fields, format_timestamp, id_string, merge_remote, parse_id, party::Resolved,
-    party_ref, ref_of, user_ref,
+    party_ref, ref_of, segment::Segment, user_ref,
 };
 use crate::capsule::{
     CapsuleError, Request,
@@ -252,9 +252,11 @@ pub struct Query {
     /// `OPEN` or `CLOSED`.
     pub status: Option<&'static str>,
     pub owner_id: Option<i64>,
+    /// The `tag` argument as given, for the cursor; its resolved id is in `segment`.
     pub tag: Option<String>,
     pub stage_id: Option<i64>,
     pub board_id: Option<i64>,
+    pub segment: Segment,
 }
 
 /// The one Capsule request that answers a page of a project list, and the filters that request
@@ -304,9 +306,7 @@ pub fn list_request(q: &Query, page: u32, per_page: u32) -> (Request, Query) {
     if let Some(owner) = q.owner_id {
         conditions.push(json!({"field": "owner", "operator": "is", "value": owner}));
     }
-    if let Some(tag) = &q.tag {
-        conditions.push(json!({"field": "tag", "operator": "is", "value": tag}));
-    }
+    conditions.extend(q.segment.conditions());
     if let Some(stage) = q.stage_id {
         conditions.push(json!({"field": "stage", "operator": "is", "value": stage}));
     }
@@ -318,9 +318,11 @@ pub fn list_request(q: &Query, page: u32, per_page: u32) -> (Request, Query) {
         if let Some(after) = q.updated_after {
             req = req.query("since", format_timestamp(&after));
         }
-        // `since` is inclusive to the second; keep the strict "after" on the page.
+        // `since` is inclusive to the second; keep the strict "after" on the page (and a
+        // `tag` not resolved into the segment).
         let rest = Query {
             updated_after: q.updated_after,
+            tag: q.tag.clone(),
             ..Query::default()
         };
         return (req, rest);
@@ -379,7 +381,7 @@ pub fn matches(rest: &Query, raw: &Value, stages: &[Stage]) -> bool {
     {
         return false;
     }
-    true
+    rest.segment.matches(raw)
 }
 
 /// The filters as they are echoed in a cursor (the argument names of the list tool).
@@ -646,18 +648,31 @@ mod tests {
             stage_id: Some(71),
             board_id: Some(7),
             updated_after: Some(after),
+            segment: Segment {
+                tag_ids: vec![21],
+                fields: vec![(73, json!("Low"))],
+            },
             ..Default::default()
         };
         let (r, rest) = list_request(&q, 2, 10);
         assert_eq!(r.path, "/kases/filters/results");
         assert_eq!(r.op, crate::capsule::retry::Op::Read, "a filter is a read");
         let conds = r.body.unwrap()["filter"]["conditions"].clone();
-        assert_eq!(conds.as_array().unwrap().len(), 6);
+        assert_eq!(conds.as_array().unwrap().len(), 7);
         assert_eq!(
             conds[0],
             json!({"field": "status", "operator": "is", "value": "CLOSED"})
         );
-        assert_eq!(conds[5]["value"], "2025-01-01");
+        assert_eq!(
+            conds[2],
+            json!({"field": "tag", "operator": "is", "value": 21}),
+            "a tag id is a number"
+        );
+        assert_eq!(
+            conds[3],
+            json!({"field": "custom:73", "operator": "is", "value": "Low"})
+        );
+        assert_eq!(conds[6]["value"], "2025-01-01");
         assert_eq!(
             rest,
             Query {
