@@ -28,14 +28,13 @@ use crate::{
     tools::{self, CallCx, ToolSpec},
 };
 
-pub const INSTRUCTIONS: &str = "Capsule CRM, unified. A `*_id` comes from the matching \
-crm_list_* tool (`owner_id`: crm_list_users; `team_id`: directory_list_users); stage, pipeline \
-and board ids may be names, `owner_id` a username or email. Dates \
-YYYY-MM-DD, timestamps ISO-8601. Lists: lean records, filters combine (AND), `next_cursor` back \
-as `cursor`, `limit` 1-100, `max_records` (up to 5000) reads every page; whole records with \
-`detail: full` or a get tool, Capsule's raw JSON with `include_remote_data`. Writes: `dry_run` \
-sends nothing; `custom_fields` `{name: value}` (crm_list_fields); updates keep what is left out, \
-null clears.";
+pub const INSTRUCTIONS: &str = "Capsule CRM. A `*_id` comes from the matching crm_list_* \
+tool (owner: crm_list_users, team: directory_list_users); stages, pipelines and boards may be \
+named, owners by username or email. Dates YYYY-MM-DD, timestamps ISO-8601. Lists: lean \
+records, filters AND, `next_cursor` back as `cursor`, `limit` 1-100, `max_records` (up to 5000) \
+reads all pages; whole records with `detail: full` or a get, raw Capsule JSON with \
+`include_remote_data`. Writes: `dry_run` sends nothing; `custom_fields` `{name: value}` \
+(crm_list_fields); updates keep what is left out, null clears.";
 
 /// Which tools a server offers.
 #[derive(Debug, Clone, Default)]

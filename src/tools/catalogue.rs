@@ -249,7 +249,7 @@ mod tests {
                 let shown: &[&str] = if crate::tools::list::REFERENCE_LISTS.contains(&name) {
                     &[]
                 } else {
-                    &["limit", "cursor", "max_records"]
+                    &["limit", "cursor"]
                 };
                 for k in shown {
                     assert!(

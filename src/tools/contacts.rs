@@ -123,7 +123,7 @@ pub fn tools() -> Vec<ToolSpec> {
             Meta {
                 name: "crm_create_contact",
                 title: "Create contact",
-                description: "Needs `first_name` or `last_name`.",
+                description: "Needs first_name or last_name.",
                 toolset: "contacts",
                 kind: Kind::Create,
             },

@@ -96,7 +96,7 @@ pub fn tools() -> Vec<ToolSpec> {
             Meta {
                 name: LIST_TOOL,
                 title: "List deleted records",
-                description: "Deleted after `since`; a party shows as contact and account.",
+                description: "Deleted after `since`; a party shows as both contact and account.",
                 toolset: "deleted",
                 kind: Kind::Read,
             },

@@ -43,7 +43,7 @@ pub struct ListEngagements {
     pub detail: Detail,
     #[serde(flatten)]
     pub filters: EntryFilters,
-    /// `note`, `call`, `meeting`, `email`, `task_completed` or custom; per page.
+    /// E.g. `call`; per page.
     #[serde(default)]
     pub engagement_type: Option<String>,
 }
@@ -224,7 +224,7 @@ pub fn tools() -> Vec<ToolSpec> {
             Meta {
                 name: "crm_get_engagement",
                 title: "Get engagement",
-                description: "With participants and attachments.",
+                description: "",
                 toolset: "engagements",
                 kind: Kind::Read,
             },

@@ -228,7 +228,7 @@ pub fn tools() -> Vec<ToolSpec> {
             Meta {
                 name: "crm_get_field",
                 title: "Get custom field",
-                description: "A definition, with its options.",
+                description: "",
                 toolset: "fields",
                 kind: Kind::Read,
             },

@@ -324,8 +324,9 @@ pub fn all_tools() -> Vec<ToolSpec> {
 }
 
 /// What each tool shows of the arguments it accepts (issue 10: every token of the catalogue is
-/// paid on every turn). Lists show `limit`, `cursor`, `max_records` and `detail` (`fetch_all`
-/// is implied by `max_records`); reference lists no paging (the server instructions say how to
+/// paid on every turn). Lists show `limit`, `cursor` and `detail` (`max_records`, which implies
+/// `fetch_all`, is named once in the instructions; `tags` does what `tag` does); reference lists
+/// no paging (the server instructions say how to
 /// follow a `next_cursor`); no tool shows `include_remote_data` (the instructions name it once)
 /// and writes do not show `remote_data` (raw Capsule fields go through `capsule_api_request`).
 /// All of them are still accepted.
@@ -336,6 +337,9 @@ fn shown(spec: ToolSpec) -> ToolSpec {
         spec.hide(&["limit", "cursor", "max_records"])
     } else if matches!(spec.kind, Kind::Create | Kind::Update) {
         spec.hide(&["remote_data"])
+    } else if name.contains("_list_") {
+        // `tags` takes one or several; `max_records` is in the instructions.
+        spec.hide(&["tag", "max_records"])
     } else {
         spec
     }

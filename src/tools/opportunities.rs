@@ -41,7 +41,7 @@ pub struct ListOpportunities {
     pub account_id: Option<String>,
     #[serde(default)]
     pub contact_id: Option<String>,
-    /// `open`, `won` or `lost`.
+    /// open, won or lost
     #[serde(default)]
     pub status: Option<String>,
     #[serde(default)]
@@ -454,7 +454,10 @@ pub fn tools() -> Vec<ToolSpec> {
             |app, a: GetById, _cx| async move {
                 let (_, raw) = fetch(&app, &a.id).await?;
                 let site = app.refdata.site_url(&app.client).await;
-                Ok(linked(site.as_deref(), to_unified(&app, &raw, a.include_remote_data).await?))
+                Ok(linked(
+                    site.as_deref(),
+                    to_unified(&app, &raw, a.include_remote_data).await?,
+                ))
             },
         ),
         tool(
@@ -487,7 +490,11 @@ pub fn tools() -> Vec<ToolSpec> {
                 let n = record_id(&a.id, "opportunity", LIST_TOOL)?;
                 resolve::owner(&app, &mut a.fields.owner_id).await?;
                 // A stage name is looked for in the opportunity's own pipeline first.
-                let named = a.fields.stage_id.as_deref().is_some_and(|s| resolve::as_id(s).is_none());
+                let named = a
+                    .fields
+                    .stage_id
+                    .as_deref()
+                    .is_some_and(|s| resolve::as_id(s).is_none());
                 let mut current = None;
                 if named {
                     let (_, raw) = fetch(&app, &a.id).await?;

@@ -87,10 +87,9 @@ fn opt_id(what: &str, v: &Option<String>) -> Result<Option<i64>, ToolError> {
 /// Lookup filters of the party lists.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 pub struct Lookup {
-    /// Exact, any case.
     #[serde(default)]
     pub email: Option<String>,
-    /// Any format; the same number matches.
+    /// Any format.
     #[serde(default)]
     pub phone: Option<String>,
 }
@@ -98,10 +97,8 @@ pub struct Lookup {
 /// Segment filters of every record list.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 pub struct SegmentArgs {
-    /// All must match.
     #[serde(default)]
     pub tags: Option<Vec<String>>,
-    /// `{name: value}`, all equal.
     #[serde(default)]
     pub custom_fields: Option<Map<String, Value>>,
 }

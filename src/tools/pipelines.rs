@@ -112,7 +112,7 @@ async fn page_locally<T: Clone + serde::Serialize + Send + 'static>(
 pub struct ListPipelines {
     #[serde(flatten)]
     pub paging: Paging,
-    /// `opportunity` or `project` (boards); default both.
+    /// opportunity or project; default both
     #[serde(default)]
     pub entity_type: Option<String>,
 }
@@ -120,7 +120,7 @@ pub struct ListPipelines {
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct GetPipeline {
     pub id: String,
-    /// `opportunity` (default) or `project` (a board).
+    /// opportunity (default) or project (a board)
     #[serde(default)]
     pub entity_type: Option<String>,
     #[serde(default)]
@@ -133,7 +133,7 @@ pub struct ListStages {
     pub paging: Paging,
     #[serde(default)]
     pub pipeline_id: Option<String>,
-    /// `opportunity` or `project`; default both.
+    /// opportunity or project; default both
     #[serde(default)]
     pub entity_type: Option<String>,
 }
@@ -141,7 +141,7 @@ pub struct ListStages {
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct GetStage {
     pub id: String,
-    /// `opportunity` (default) or `project`.
+    /// opportunity (default) or project
     #[serde(default)]
     pub entity_type: Option<String>,
     #[serde(default)]
@@ -200,7 +200,7 @@ pub fn tools() -> Vec<ToolSpec> {
             Meta {
                 name: "crm_get_pipeline",
                 title: "Get pipeline",
-                description: "With its stages in order.",
+                description: "",
                 toolset: "pipelines",
                 kind: Kind::Read,
             },
@@ -288,7 +288,7 @@ pub fn tools() -> Vec<ToolSpec> {
             Meta {
                 name: "crm_get_stage",
                 title: "Get stage",
-                description: "With its pipeline.",
+                description: "",
                 toolset: "pipelines",
                 kind: Kind::Read,
             },

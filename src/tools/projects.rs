@@ -42,7 +42,6 @@ pub struct ProjectFilters {
     pub contact_id: Option<String>,
     #[serde(default)]
     pub opportunity_id: Option<String>,
-    /// `open` or `closed`.
     #[serde(default)]
     pub status: Option<String>,
     #[serde(default)]

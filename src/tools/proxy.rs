@@ -25,7 +25,7 @@ pub enum HttpMethod {
 pub struct ApiRequest {
     /// Only GET in read-only mode.
     pub method: HttpMethod,
-    /// E.g. `/parties/11/entries`; no host or query.
+    /// E.g. `/parties/11/entries`.
     pub path: String,
     #[serde(default)]
     pub query: Option<BTreeMap<String, String>>,
@@ -35,8 +35,7 @@ pub struct ApiRequest {
 }
 
 /// What the proxy says of itself in read-only mode.
-pub const READ_ONLY_DESCRIPTION: &str =
-    "A GET of any Capsule API v2 endpoint the crm_* tools lack (tracks, filters, site, ...).";
+pub const READ_ONLY_DESCRIPTION: &str = "GET a Capsule API v2 path the crm_* tools lack.";
 
 /// The proxy's input schema in read-only mode: `method` can only be `GET`, and a GET has no
 /// body.

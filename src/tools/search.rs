@@ -29,12 +29,10 @@ const ALL: [EntityType; 4] = [
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct SearchArgs {
-    /// Name, email, phone, ...
     pub query: String,
-    /// Default: all four.
     #[serde(default)]
     pub entity_types: Option<Vec<EntityType>>,
-    /// Hits per type, 1-25 (default 5).
+    /// Per type, 1-25.
     #[serde(default)]
     pub limit: Option<u32>,
 }
@@ -173,7 +171,7 @@ pub fn tools() -> Vec<ToolSpec> {
         Meta {
             name: "crm_search",
             title: "Search records",
-            description: "Find contacts, accounts, opportunities and projects by free text in one call.",
+            description: "Contacts, accounts, opportunities and projects by free text, in one call.",
             toolset: "search",
             kind: Kind::Read,
         },

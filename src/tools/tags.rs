@@ -27,7 +27,7 @@ pub fn tools() -> Vec<ToolSpec> {
         Meta {
             name: "crm_list_tags",
             title: "List tags",
-            description: "List every tag of an entity type, to filter and tag records with.",
+            description: "The tags to filter and write with.",
             toolset: "fields",
             kind: Kind::Read,
         },

@@ -28,7 +28,7 @@ const LIST_TOOL: &str = "crm_list_tasks";
 /// The filters of crm_list_tasks; also what a cursor carries.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 pub struct TaskFilters {
-    /// `open` (default), `completed`, `pending` or `all`.
+    /// open (default), completed, pending or all
     #[serde(default)]
     pub status: Option<String>,
     #[serde(default)]
