@@ -96,7 +96,7 @@ pub fn tools() -> Vec<ToolSpec> {
             Meta {
                 name: "crm_get_account",
                 title: "Get account",
-                description: "",
+                description: "An organisation.",
                 toolset: "accounts",
                 kind: Kind::Read,
             },
@@ -136,7 +136,7 @@ pub fn tools() -> Vec<ToolSpec> {
             Meta {
                 name: "crm_update_account",
                 title: "Update account",
-                description: "Null clears a field. Rows are added; with `id` one changes, with `id` and `delete` it goes.",
+                description: "Null clears a field. Rows match by value: new ones are added, one with `delete: true` removed, another `type` changes one.",
                 toolset: "accounts",
                 kind: Kind::Update,
             },

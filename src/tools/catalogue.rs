@@ -153,12 +153,10 @@ mod tests {
                 name.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
                 "{name} must be snake_case"
             );
-            // A get may go without (its name says it); a description says something real.
+            // Every tool has one (the conformance suite requires it), short when the name says
+            // the rest.
             let d = t.description.as_deref().unwrap_or_default();
-            assert!(
-                d.len() >= 12 || (d.is_empty() && name.starts_with("crm_get_")),
-                "{name} needs a real description"
-            );
+            assert!(d.len() >= 6, "{name} needs a description");
             assert!(
                 d.len() <= 400,
                 "{name}: keep the description short ({} chars)",
@@ -259,6 +257,82 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn an_update_names_only_what_its_create_tool_does_not_show() {
+        let props = |t: &Tool| -> BTreeSet<String> {
+            t.input_schema["properties"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .cloned()
+                .collect()
+        };
+        let beside = all();
+        let update = beside
+            .iter()
+            .find(|t| t.name == "crm_update_contact")
+            .unwrap();
+        assert_eq!(
+            props(update),
+            ["dry_run", "id", "remove_tags"]
+                .map(String::from)
+                .into_iter()
+                .collect()
+        );
+        assert!(
+            update
+                .description
+                .as_deref()
+                .unwrap()
+                .ends_with("Other arguments as crm_create_contact.")
+        );
+        // Served alone, it shows every argument it takes.
+        let alone = Registry::build(&Selection {
+            tools: Some(vec!["crm_update_contact".into()]),
+            ..Default::default()
+        })
+        .unwrap();
+        let update = &alone.tools()[0];
+        for p in [
+            "first_name",
+            "email_addresses",
+            "custom_fields",
+            "remove_tags",
+        ] {
+            assert!(props(update).contains(p), "{p}");
+        }
+        assert!(
+            !update
+                .description
+                .as_deref()
+                .unwrap()
+                .contains("Other arguments")
+        );
+    }
+
+    #[test]
+    fn hidden_arguments_are_still_accepted() {
+        let specs = crate::tools::all_tools();
+        let list = specs
+            .iter()
+            .find(|s| s.name() == "crm_list_contacts")
+            .unwrap();
+        for hidden in ["fetch_all", "include_remote_data", "tag", "max_records"] {
+            assert!(
+                !list.tool.input_schema["properties"]
+                    .as_object()
+                    .unwrap()
+                    .contains_key(hidden)
+            );
+        }
+        let args = serde_json::json!({"fetch_all": true, "include_remote_data": true,
+            "tag": "VIP", "max_records": 10});
+        assert!(
+            list.check_arguments(args.as_object().unwrap().clone())
+                .is_ok()
+        );
     }
 
     #[test]

@@ -111,7 +111,7 @@ pub fn tools() -> Vec<ToolSpec> {
             Meta {
                 name: "crm_get_contact",
                 title: "Get contact",
-                description: "",
+                description: "A person.",
                 toolset: "contacts",
                 kind: Kind::Read,
             },
@@ -148,7 +148,7 @@ pub fn tools() -> Vec<ToolSpec> {
             Meta {
                 name: "crm_update_contact",
                 title: "Update contact",
-                description: "Null clears a field. Rows are added; with `id` one changes, with `id` and `delete` it goes.",
+                description: "Null clears a field. Rows match by value: new ones are added, one with `delete: true` removed, another `type` changes one.",
                 toolset: "contacts",
                 kind: Kind::Update,
             },

@@ -61,7 +61,7 @@ pub fn tools() -> Vec<ToolSpec> {
             Meta {
                 name: LIST_TOOL,
                 title: "List directory users",
-                description: "With emails, phones, status, roles and groups (teams).",
+                description: "With roles and groups (teams).",
                 toolset: "directory",
                 kind: Kind::Read,
             },

@@ -224,7 +224,7 @@ pub fn tools() -> Vec<ToolSpec> {
             Meta {
                 name: "crm_get_engagement",
                 title: "Get engagement",
-                description: "",
+                description: "With participants.",
                 toolset: "engagements",
                 kind: Kind::Read,
             },

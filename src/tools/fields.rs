@@ -228,7 +228,7 @@ pub fn tools() -> Vec<ToolSpec> {
             Meta {
                 name: "crm_get_field",
                 title: "Get custom field",
-                description: "",
+                description: "With options.",
                 toolset: "fields",
                 kind: Kind::Read,
             },

@@ -544,9 +544,23 @@ mod tests {
         p.limit = Some(100);
         assert!(start("t", &p, &f).is_ok());
         p.max_records = Some(10);
-        assert!(start("t", &p, &f).is_err(), "max_records needs fetch_all");
+        let alone = start("t", &p, &f).unwrap();
+        assert_eq!(
+            alone.want, 10,
+            "max_records alone reads every page up to it"
+        );
+        assert_eq!(alone.per_page, MAX_LIMIT, "with Capsule's largest pages");
         p.fetch_all = true;
-        assert!(start("t", &p, &f).is_ok());
+        assert_eq!(start("t", &p, &f).unwrap().want, 10);
+        p.max_records = Some(5_001);
+        assert!(start("t", &p, &f).is_err());
+    }
+
+    #[test]
+    fn reference_lists_return_up_to_the_largest_page() {
+        let p = Paging::default();
+        assert_eq!(start("crm_list_users", &p, &json!({})).unwrap().want, 100);
+        assert_eq!(start("crm_list_contacts", &p, &json!({})).unwrap().want, 50);
     }
 
     #[test]

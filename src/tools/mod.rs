@@ -225,7 +225,7 @@ where
 {
     let checked = schema::input_schema::<A>();
     let output = schema::output_schema::<O>();
-    let mut tool = Tool::new(
+    let tool = Tool::new(
         meta.name,
         meta.description,
         Arc::new(schema::advertise(&checked)),
@@ -233,10 +233,6 @@ where
     .with_title(meta.title)
     .with_raw_output_schema(Arc::new(output))
     .with_annotations(meta.kind.annotations(meta.title));
-    if meta.description.is_empty() {
-        // A get whose name says it all: no description beats one that repeats the name.
-        tool.description = None;
-    }
     let handler = Arc::new(handler);
     ToolSpec {
         tool,

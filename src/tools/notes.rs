@@ -77,7 +77,7 @@ pub fn tools() -> Vec<ToolSpec> {
             Meta {
                 name: "crm_list_notes",
                 title: "List notes",
-                description: "Newest first; pages may be short. One record filter at most; with it `limit` ≤ 50.",
+                description: "Newest first. One record filter at most; with it `limit` ≤ 50.",
                 toolset: "notes",
                 kind: Kind::Read,
             },

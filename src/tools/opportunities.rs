@@ -437,7 +437,7 @@ pub fn tools() -> Vec<ToolSpec> {
             Meta {
                 name: "crm_list_opportunities",
                 title: "List opportunities",
-                description: "Deals. Some filters apply per page: pages may be short. Dates are exclusive.",
+                description: "Deals. Dates are exclusive; some filters apply per page.",
                 toolset: "opportunities",
                 kind: Kind::Read,
             },
@@ -447,7 +447,7 @@ pub fn tools() -> Vec<ToolSpec> {
             Meta {
                 name: "crm_get_opportunity",
                 title: "Get opportunity",
-                description: "",
+                description: "A deal.",
                 toolset: "opportunities",
                 kind: Kind::Read,
             },

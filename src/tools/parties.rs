@@ -89,7 +89,6 @@ fn opt_id(what: &str, v: &Option<String>) -> Result<Option<i64>, ToolError> {
 pub struct Lookup {
     #[serde(default)]
     pub email: Option<String>,
-    /// Any format.
     #[serde(default)]
     pub phone: Option<String>,
 }
@@ -708,6 +707,14 @@ pub async fn write<T>(
         },
     };
     if dry_run {
+        let mut body = body;
+        // A row deleted by value is sent by its id: the plan shows the one Capsule would get.
+        if let Some((given, _)) = id
+            && party::deletes_by_value(&body)
+        {
+            let current = fetch(app, noun, given, true).await?;
+            party::reconcile_rows(&mut body, &current).map_err(ToolError::invalid)?;
+        }
         return Ok(WriteResult::DryRun(target.plan(&PARTIES, body)));
     }
     if id.is_none() && body.is_empty() {
@@ -723,7 +730,7 @@ pub async fn write<T>(
         // Refuse to write contact fields onto an organisation (or the reverse), and leave out
         // rows and tags the record already has: the update stays idempotent.
         let current = fetch(app, noun, given, true).await?;
-        party::drop_existing_rows(&mut body, &current);
+        party::reconcile_rows(&mut body, &current).map_err(ToolError::invalid)?;
         if body.is_empty() {
             let defs = definitions_for(app, &[&current]).await?;
             return Ok(WriteResult::Record(map_fn(&current, &defs, false)?));

@@ -200,7 +200,7 @@ pub fn tools() -> Vec<ToolSpec> {
             Meta {
                 name: "crm_get_pipeline",
                 title: "Get pipeline",
-                description: "",
+                description: "With its stages.",
                 toolset: "pipelines",
                 kind: Kind::Read,
             },
@@ -288,7 +288,7 @@ pub fn tools() -> Vec<ToolSpec> {
             Meta {
                 name: "crm_get_stage",
                 title: "Get stage",
-                description: "",
+                description: "With its pipeline.",
                 toolset: "pipelines",
                 kind: Kind::Read,
             },

@@ -448,7 +448,7 @@ pub fn tools() -> Vec<ToolSpec> {
             Meta {
                 name: "crm_list_projects",
                 title: "List projects",
-                description: "Capsule cases. Some filters apply per page: pages may be short.",
+                description: "Capsule cases. Some filters apply per page.",
                 toolset: "projects",
                 kind: Kind::Read,
             },
@@ -460,7 +460,7 @@ pub fn tools() -> Vec<ToolSpec> {
             Meta {
                 name: "crm_get_project",
                 title: "Get project",
-                description: "",
+                description: "A Capsule case.",
                 toolset: "projects",
                 kind: Kind::Read,
             },

@@ -32,7 +32,6 @@ pub struct SearchArgs {
     pub query: String,
     #[serde(default)]
     pub entity_types: Option<Vec<EntityType>>,
-    /// Per type, 1-25.
     #[serde(default)]
     pub limit: Option<u32>,
 }
@@ -171,7 +170,7 @@ pub fn tools() -> Vec<ToolSpec> {
         Meta {
             name: "crm_search",
             title: "Search records",
-            description: "Contacts, accounts, opportunities and projects by free text, in one call.",
+            description: "Free text across contacts, accounts, opportunities and projects.",
             toolset: "search",
             kind: Kind::Read,
         },

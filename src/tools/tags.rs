@@ -27,7 +27,7 @@ pub fn tools() -> Vec<ToolSpec> {
         Meta {
             name: "crm_list_tags",
             title: "List tags",
-            description: "The tags to filter and write with.",
+            description: "To filter and write with.",
             toolset: "fields",
             kind: Kind::Read,
         },

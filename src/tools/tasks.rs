@@ -287,7 +287,7 @@ pub fn tools() -> Vec<ToolSpec> {
             Meta {
                 name: "crm_get_task",
                 title: "Get task",
-                description: "",
+                description: "By id.",
                 toolset: "tasks",
                 kind: Kind::Read,
             },

@@ -14,8 +14,10 @@ pub struct Contact {
     pub first_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_name: Option<String>,
-    /// First and last name together.
-    pub name: String,
+    /// First and last name together, in lists; whole records give `first_name` and
+    /// `last_name` instead (one form, not two).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     /// Job title.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,

@@ -97,7 +97,8 @@ pub struct Url {
     pub kind: Option<String>,
 }
 
-/// A tag; list summaries carry its `name` only.
+/// A tag. Records carry its `name` (tags are written, removed and filtered by name);
+/// crm_list_tags gives ids too.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Tag {
     #[serde(default, skip_serializing_if = "Option::is_none")]

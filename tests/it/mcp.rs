@@ -63,6 +63,9 @@ async fn fetch_all_reads_every_contact_up_to_the_bound() {
     .await;
     assert_eq!(some["result_count"], 20);
     assert!(some["next_cursor"].is_string());
+    // `max_records` alone asks for every page up to it, as `fetch_all` with it does.
+    let alone = ok(&client, "crm_list_contacts", json!({"max_records": 30})).await;
+    assert_eq!(alone["result_count"], 30);
     client.cancel().await.unwrap();
 }
 
@@ -208,7 +211,7 @@ async fn bad_arguments_never_reach_capsule() {
         ("crm_list_contacts", json!({"limit": 1000})),
         ("crm_list_contacts", json!({"updated_after": "yesterday"})),
         ("crm_list_contacts", json!({"cursor": "garbage"})),
-        ("crm_list_contacts", json!({"max_records": 10})),
+        ("crm_list_contacts", json!({"max_records": 5_001})),
         ("crm_create_contact", json!({"title": "No name"})),
         (
             "crm_create_contact",

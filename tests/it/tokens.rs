@@ -49,14 +49,12 @@ fn capsule_api_request_fits_in_200_tokens() {
 }
 
 #[test]
-#[ignore = "not met yet: 8,394 tokens (issue 10 target 5,000); see the bench"]
 fn the_whole_catalogue_fits_in_5000_tokens() {
     let n = total(&Selection::default());
     assert!(n <= 5_000, "the catalogue is {n} tokens");
 }
 
 #[test]
-#[ignore = "not met yet: 3,208 tokens (issue 10 target 2,000); see the bench"]
 fn the_read_only_surface_fits_in_2000_tokens() {
     let n = total(&Selection {
         read_only: true,
@@ -66,7 +64,6 @@ fn the_read_only_surface_fits_in_2000_tokens() {
 }
 
 #[test]
-#[ignore = "not met yet: the update/create tools of contacts, accounts, opportunities (519 max, 13 tools over)"]
 fn no_tool_takes_more_than_250_tokens() {
     let over: Vec<_> = per_tool(&Selection::default())
         .into_iter()
@@ -128,7 +125,6 @@ async fn a_50_contact_page_costs_at_most_035x_the_raw_parties() {
 }
 
 #[tokio::test]
-#[ignore = "not met yet: 265 vs raw 412 tokens, 0.64x (issue 10 target 0.6x); nothing empty or default is left to trim"]
 async fn a_contact_get_costs_at_most_06x_the_raw_party() {
     let sb = sandbox().await;
     let client = stdio_client(&sb, &[]).await;

@@ -174,7 +174,7 @@ pub(crate) fn tags_of(tags: &Option<Vec<wire::TagRef>>) -> Vec<crate::unified::T
         .flatten()
         .filter_map(|t| {
             Some(crate::unified::Tag {
-                id: Some(t.id?.to_string()),
+                id: None,
                 name: t.name.clone()?,
             })
         })

@@ -3,7 +3,7 @@
 use serde_json::{Map, Value, json};
 
 use super::{
-    decode_err, fields, format_timestamp, id_string, merge_remote, parse_id, party_ref, ref_of,
+    decode_err, fields, format_timestamp, merge_remote, parse_id, party_ref, ref_of,
     segment::Segment, user_ref,
 };
 use crate::capsule::{
@@ -64,7 +64,8 @@ fn emails(p: &Party) -> Vec<unified::EmailAddress> {
         .iter()
         .filter_map(|e| {
             Some(unified::EmailAddress {
-                id: id_string(e.id),
+                // Rows are addressed by value (see `reconcile_rows`): no ids to pay for.
+                id: None,
                 email: e.address.clone()?,
                 kind: e.kind.clone(),
             })
@@ -77,7 +78,7 @@ fn phones(p: &Party) -> Vec<unified::PhoneNumber> {
         .iter()
         .filter_map(|n| {
             Some(unified::PhoneNumber {
-                id: id_string(n.id),
+                id: None,
                 number: n.number.clone()?,
                 kind: n.kind.clone(),
             })
@@ -97,7 +98,7 @@ fn addresses(p: &Party) -> Vec<unified::Address> {
                 None => (None, None),
             };
             unified::Address {
-                id: id_string(a.id),
+                id: None,
                 street_1,
                 street_2,
                 city: a.city.clone(),
@@ -115,7 +116,7 @@ fn urls(p: &Party) -> Vec<unified::Url> {
         .iter()
         .filter_map(|w| {
             Some(unified::Url {
-                id: id_string(w.id),
+                id: None,
                 url: w.url.clone().or_else(|| w.address.clone())?,
                 kind: w.service.clone(),
             })
@@ -128,8 +129,9 @@ fn tags(p: &Party) -> Vec<unified::Tag> {
         .iter()
         .flatten()
         .filter_map(|t| {
+            // Tags are written, removed and filtered by name.
             Some(unified::Tag {
-                id: Some(t.id?.to_string()),
+                id: None,
                 name: t.name.clone()?,
             })
         })
@@ -148,7 +150,8 @@ pub fn to_contact(
     let p = decode_party(raw)?;
     Ok(Contact {
         id: p.id.map(|i| i.to_string()).unwrap_or_default(),
-        name: p.display_name().unwrap_or_default(),
+        // Whole records carry the two names; a list summary joins them (`Summary`).
+        name: None,
         first_name: p.first_name.clone(),
         last_name: p.last_name.clone(),
         title: p.job_title.clone(),
@@ -237,7 +240,8 @@ fn row_id(what: &str, id: &Option<String>, create: bool) -> Result<Option<i64>, 
     }
 }
 
-/// A nested row: `{id, _delete}` to remove, `{id, ...}` to change, `{...}` to add.
+/// A nested row: `{id, _delete}` to remove, `{id, ...}` to change, `{...}` to add (or, on an
+/// update, to find by value: see [`reconcile_rows`]).
 fn row(
     what: &str,
     id: &Option<String>,
@@ -248,8 +252,20 @@ fn row(
 ) -> Result<Value, String> {
     let id = row_id(what, id, create)?;
     if delete {
-        let id = id.ok_or_else(|| format!("`{what}[].delete` needs the row's `id`"))?;
-        return Ok(json!({ "id": id, "_delete": true }));
+        if let Some(id) = id {
+            return Ok(json!({ "id": id, "_delete": true }));
+        }
+        // By value: [`reconcile_rows`] finds the row the record holds and sends its id.
+        if fields.get(required).is_none_or(Value::is_null) {
+            return Err(format!(
+                "`{what}[].delete` needs the row's `{}` (or its `id`)",
+                required_name(what, required)
+            ));
+        }
+        let mut out: Map<String, Value> =
+            fields.into_iter().filter(|(_, v)| !v.is_null()).collect();
+        out.insert("_delete".into(), true.into());
+        return Ok(Value::Object(out));
     }
     if id.is_none() && fields.get(required).is_none_or(Value::is_null) {
         return Err(format!(
@@ -744,66 +760,144 @@ fn uploaded_picture(url: &Option<String>) -> Option<String> {
         .cloned()
 }
 
-/// Leaves out of an update body the new rows the record already has (`current`, the party as
-/// Capsule holds it, with its tags embedded): Capsule appends every row it is sent, so the same
-/// update sent twice would store a second copy. Emails and tag names compare without case,
-/// phone numbers by their digits, web addresses and postal addresses by their text. Rows with
-/// an `id` (changes, deletes) are kept.
-pub fn drop_existing_rows(body: &mut Map<String, Value>, current: &Value) {
-    fn norm(v: Option<&Value>) -> String {
-        v.and_then(Value::as_str)
-            .unwrap_or_default()
-            .split_whitespace()
+/// Whether an update body deletes a row by its value, so [`reconcile_rows`] needs the record.
+pub fn deletes_by_value(body: &Map<String, Value>) -> bool {
+    ROW_LISTS.iter().any(|(list, _)| {
+        body.get(*list)
+            .and_then(Value::as_array)
+            .is_some_and(|rows| {
+                rows.iter()
+                    .any(|r| r.get("id").is_none() && r.get("_delete").is_some())
+            })
+    })
+}
+
+type RowKey = fn(&Value) -> String;
+
+fn norm(v: Option<&Value>) -> String {
+    v.and_then(Value::as_str)
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
+}
+
+fn digits(v: Option<&Value>) -> String {
+    v.and_then(Value::as_str)
+        .unwrap_or_default()
+        .chars()
+        .filter(char::is_ascii_digit)
+        .collect()
+}
+
+/// How a row is told apart from the others of its list: emails and tag names without case,
+/// phone numbers by their digits, web and postal addresses by their text.
+const ROW_LISTS: [(&str, RowKey); 5] = [
+    ("emailAddresses", |r| norm(r.get("address"))),
+    ("phoneNumbers", |r| digits(r.get("number"))),
+    ("websites", |r| norm(r.get("address"))),
+    ("addresses", |r| {
+        ["street", "city", "state", "zip", "country"]
+            .iter()
+            .map(|k| norm(r.get(*k)))
             .collect::<Vec<_>>()
-            .join(" ")
-            .to_lowercase()
-    }
-    fn digits(v: Option<&Value>) -> String {
-        v.and_then(Value::as_str)
-            .unwrap_or_default()
-            .chars()
-            .filter(char::is_ascii_digit)
-            .collect()
-    }
-    type Key = fn(&Value) -> String;
-    let keys: [(&str, Key); 5] = [
-        ("emailAddresses", |r| norm(r.get("address"))),
-        ("phoneNumbers", |r| digits(r.get("number"))),
-        ("websites", |r| {
-            format!("{}|{}", norm(r.get("service")), norm(r.get("address")))
-        }),
-        ("addresses", |r| {
-            ["street", "city", "state", "zip", "country"]
-                .iter()
-                .map(|k| norm(r.get(*k)))
-                .collect::<Vec<_>>()
-                .join("|")
-        }),
-        ("tags", |r| norm(r.get("name"))),
-    ];
-    for (list, key) in keys {
+            .join("|")
+    }),
+    ("tags", |r| norm(r.get("name"))),
+];
+
+/// Matches an update body's rows against the record as Capsule holds it (`current`, tags
+/// embedded), so rows are addressed by value and an update stays idempotent:
+/// - a new row the record already has is left out (Capsule appends every row it is sent, so the
+///   same update sent twice would store a second copy), or, given with another `type` (a web
+///   address: another service), becomes a change of that row's type;
+/// - a row to delete given by value gets the id of the row it names; naming none is an error;
+/// - rows with an `id` are sent as given.
+pub fn reconcile_rows(body: &mut Map<String, Value>, current: &Value) -> Result<(), String> {
+    for (list, key) in ROW_LISTS {
         let Some(Value::Array(rows)) = body.get_mut(list) else {
             continue;
         };
-        let mut have: Vec<String> = current
+        let held: Vec<&Value> = current
             .get(list)
             .and_then(Value::as_array)
-            .map(|rows| rows.iter().map(key).collect())
+            .map(|rows| rows.iter().collect())
             .unwrap_or_default();
-        rows.retain(|row| {
+        let find = |k: &str| held.iter().find(|r| !k.is_empty() && key(r) == k).copied();
+        let type_key = if list == "websites" {
+            "service"
+        } else {
+            "type"
+        };
+        let mut seen: Vec<String> = Vec::new();
+        let mut out = Vec::new();
+        for row in rows.drain(..) {
             if row.get("id").is_some() {
-                return true;
+                out.push(row);
+                continue;
             }
-            let k = key(row);
-            if k.is_empty() || k.chars().all(|c| c == '|') || !have.contains(&k) {
-                have.push(k);
-                true
-            } else {
-                false
+            let k = key(&row);
+            if row.get("_delete").is_some() {
+                let Some(id) = find(&k).and_then(|r| r.get("id")).cloned() else {
+                    return Err(format!(
+                        "cannot delete {}: the record has no such row (get it to see its rows)",
+                        describe(list, &row)
+                    ));
+                };
+                out.push(json!({ "id": id, "_delete": true }));
+                continue;
             }
-        });
-        if rows.is_empty() {
+            if k.is_empty() || k.chars().all(|c| c == '|') {
+                out.push(row);
+                continue;
+            }
+            if seen.contains(&k) {
+                continue;
+            }
+            seen.push(k.clone());
+            match find(&k) {
+                None => out.push(row),
+                Some(have) => {
+                    let want = row.get(type_key).filter(|t| !t.is_null());
+                    let changes = want.is_some_and(|w| {
+                        // `URL` is also what a web address gets when no type is given.
+                        have.get(type_key) != Some(w) && !(list == "websites" && w == "URL")
+                    });
+                    if let (true, Some(id), Some(w)) = (changes, have.get("id"), want) {
+                        out.push(json!({ "id": id, type_key: w }));
+                    }
+                }
+            }
+        }
+        if out.is_empty() {
             body.remove(list);
+        } else {
+            *rows = out;
+        }
+    }
+    Ok(())
+}
+
+fn describe(list: &str, row: &Value) -> String {
+    let text = |k: &str| {
+        row.get(k)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    match list {
+        "emailAddresses" => format!("email address `{}`", text("address")),
+        "phoneNumbers" => format!("phone number `{}`", text("number")),
+        "websites" => format!("URL `{}`", text("address")),
+        "tags" => format!("tag `{}`", text("name")),
+        _ => {
+            let parts: Vec<String> = ["street", "city", "zip", "country"]
+                .iter()
+                .map(|k| text(k))
+                .filter(|t| !t.is_empty())
+                .collect();
+            format!("address `{}`", parts.join(", "))
         }
     }
 }
@@ -868,7 +962,16 @@ mod tests {
         let body = fixture("party_show_full.json");
         let c = to_contact(&body["party"], &[], false).unwrap();
         assert_eq!(c.id, "11587");
-        assert_eq!(c.name, "Scott Spacey");
+        // A whole record gives the two names, a list summary joins them.
+        assert_eq!(c.name, None);
+        assert_eq!(
+            (c.first_name.as_deref(), c.last_name.as_deref()),
+            (Some("Scott"), Some("Spacey"))
+        );
+        assert_eq!(
+            crate::unified::Summary::summary(c.clone()).name.as_deref(),
+            Some("Scott Spacey")
+        );
         assert_eq!(c.title.as_deref(), Some("Creative Director"));
         assert_eq!(c.salutation.as_deref(), Some("Mr"));
         assert_eq!(c.account.as_ref().map(|a| a.id.as_str()), Some("892"));

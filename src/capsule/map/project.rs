@@ -63,7 +63,7 @@ pub fn to_project(
             .flatten()
             .filter_map(|t| {
                 Some(unified::Tag {
-                    id: Some(t.id?.to_string()),
+                    id: None,
                     name: t.name.clone()?,
                 })
             })
