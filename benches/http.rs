@@ -33,6 +33,7 @@ use tokio::{
 
 const BIN: &str = env!("CARGO_BIN_EXE_capsule-mcp");
 const VERSION: &str = "2025-06-18";
+const BASELINE: &str = "raw axum→reqwest";
 
 fn env_num(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -133,6 +134,22 @@ fn peak_rss_mb(pid: u32) -> f64 {
         .find_map(|l| l.strip_prefix("VmHWM:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
         .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+/// CPU time (user + system) a process has used so far, from `/proc/<pid>/stat`.
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the `(comm)`: state is field 3, utime 14, stime 15 (clock ticks).
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i - 3)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // CLK_TCK is 100 on Linux.
+    Duration::from_millis((ticks(14) + ticks(15)) * 10)
 }
 
 /// Spawns `cmd` and waits for a line on stdout or stderr that starts with `prefix`; the rest of
@@ -389,6 +406,9 @@ async fn worker(
 
 struct Figures {
     name: &'static str,
+    /// CPU the server and the sandbox used per measured call.
+    server_cpu_us: f64,
+    sandbox_cpu_us: f64,
     calls_per_s: f64,
     p50_ms: f64,
     p99_ms: f64,
@@ -404,9 +424,11 @@ fn percentile(sorted: &[u32], p: f64) -> f64 {
     f64::from(sorted[i]) / 1000.0
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn drive(
     name: &'static str,
     served: &Served,
+    sandbox_pid: u32,
     mode: Mode,
     contact: &Arc<str>,
     clients: usize,
@@ -416,6 +438,16 @@ async fn drive(
     let start = Instant::now();
     let measure_from = start + warmup;
     let until = measure_from + secs;
+    let pid = served.child.id().unwrap_or(0);
+    let cpu = tokio::spawn(async move {
+        tokio::time::sleep_until(measure_from.into()).await;
+        let at_start = (cpu_time(pid), cpu_time(sandbox_pid));
+        tokio::time::sleep_until(until.into()).await;
+        (
+            cpu_time(pid).saturating_sub(at_start.0),
+            cpu_time(sandbox_pid).saturating_sub(at_start.1),
+        )
+    });
     let workers: Vec<_> = (0..clients)
         .map(|_| {
             tokio::spawn(worker(
@@ -443,9 +475,12 @@ async fn drive(
         let e: String = e.chars().take(400).collect();
         eprintln!("!! {name}: {errors} errors; the first: {e}");
     }
-    let pid = served.child.id().unwrap_or(0);
+    let (server_cpu, sandbox_cpu) = cpu.await.unwrap();
+    let per_call = |d: Duration| d.as_secs_f64() * 1e6 / all.len().max(1) as f64;
     Figures {
         name,
+        server_cpu_us: per_call(server_cpu),
+        sandbox_cpu_us: per_call(sandbox_cpu),
         calls_per_s: all.len() as f64 / secs.as_secs_f64(),
         p50_ms: percentile(&all, 0.50),
         p99_ms: percentile(&all, 0.99),
@@ -581,6 +616,7 @@ async fn run() -> ExitCode {
         .args(["sandbox", "--listen", "127.0.0.1:0"])
         .env("RUST_LOG", "warn");
     let sandbox = spawn_listening(sandbox_cmd, "Sandbox Capsule API listening at ", false).await;
+    let sandbox_pid = sandbox.child.id().unwrap_or(0);
     let base = format!("http://{}", sandbox.addr);
     let api = format!("{base}/api/v2");
     let http = reqwest::Client::new();
@@ -615,61 +651,100 @@ async fn run() -> ExitCode {
         warmup.as_secs(),
         secs.as_secs()
     );
+    // `HTTP_BENCH_ONLY=stateless,sessions` skips the others (for profiling one server).
+    let only = std::env::var("HTTP_BENCH_ONLY").ok();
+    let wanted = |what: &str| {
+        only.as_deref()
+            .is_none_or(|o| o.split(',').any(|w| w == what))
+    };
     let mut figures = Vec::new();
 
-    let exe = std::env::current_exe().unwrap();
-    let mut baseline_cmd = Command::new(exe);
-    baseline_cmd.args(["--baseline-proxy", &api]);
-    let baseline = spawn_listening(baseline_cmd, "baseline listening on ", false).await;
-    figures.push(
-        drive(
-            "raw axum→reqwest",
-            &baseline,
-            Mode::Baseline,
-            &contact,
-            clients,
-            warmup,
-            secs,
-        )
-        .await,
-    );
-    drop(baseline);
+    if wanted("baseline") {
+        let mut baseline_cmd = Command::new(std::env::current_exe().unwrap());
+        baseline_cmd.args(["--baseline-proxy", &api]);
+        let baseline = spawn_listening(baseline_cmd, "baseline listening on ", false).await;
+        figures.push(
+            drive(
+                BASELINE,
+                &baseline,
+                sandbox_pid,
+                Mode::Baseline,
+                &contact,
+                clients,
+                warmup,
+                secs,
+            )
+            .await,
+        );
+    }
 
-    for (name, mode, args) in [
+    for (key, name, mode, args) in [
         (
+            "stateless",
             "capsule-mcp stateless",
             Mode::Stateless,
             &["http", "--listen", "127.0.0.1:0", "--stateless"][..],
         ),
         (
+            "sessions",
             "capsule-mcp sessions",
             Mode::Sessions,
             &["http", "--listen", "127.0.0.1:0"][..],
         ),
     ] {
+        if !wanted(key) {
+            continue;
+        }
         let served = spawn_listening(
             server_command(&api, args),
             "capsule-mcp listening on ",
             true,
         )
         .await;
-        figures.push(drive(name, &served, mode, &contact, clients, warmup, secs).await);
+        eprintln!("{name}: pid {}", served.child.id().unwrap_or(0));
+        figures.push(
+            drive(
+                name,
+                &served,
+                sandbox_pid,
+                mode,
+                &contact,
+                clients,
+                warmup,
+                secs,
+            )
+            .await,
+        );
     }
 
     println!(
-        "{:<24}{:>10}{:>10}{:>10}{:>14}{:>8}",
-        "", "calls/s", "p50 ms", "p99 ms", "peak RSS MB", "errors"
+        "{:<24}{:>10}{:>10}{:>10}{:>14}{:>8}{:>18}",
+        "", "calls/s", "p50 ms", "p99 ms", "peak RSS MB", "errors", "CPU µs/call srv/sb"
     );
     for f in &figures {
         println!(
-            "{:<24}{:>10.0}{:>10.2}{:>10.2}{:>14.1}{:>8}",
-            f.name, f.calls_per_s, f.p50_ms, f.p99_ms, f.rss_mb, f.errors
+            "{:<24}{:>10.0}{:>10.2}{:>10.2}{:>14.1}{:>8}{:>12.0} /{:>4.0}",
+            f.name,
+            f.calls_per_s,
+            f.p50_ms,
+            f.p99_ms,
+            f.rss_mb,
+            f.errors,
+            f.server_cpu_us,
+            f.sandbox_cpu_us
         );
     }
-    let base = &figures[0];
-    println!("== against the raw proxy (target in brackets)");
     let mut missed = 0;
-    for f in &figures[1..] {
+    let compared = figures
+        .split_first()
+        .filter(|(base, servers)| base.name == BASELINE && !servers.is_empty());
+    if compared.is_some() {
+        println!("== against the raw proxy (target in brackets)");
+    }
+    for (base, f) in compared
+        .into_iter()
+        .flat_map(|(base, servers)| servers.iter().map(move |f| (base, f)))
+    {
         let mut mark = |ok: bool| {
             if ok {
                 "ok"
@@ -693,20 +768,24 @@ async fn run() -> ExitCode {
         println!("{line}");
     }
 
-    let (stdio, direct) = p1(&api, &contact, 300).await;
-    println!(
-        "P1 stdio: a call {:.3} ms median, a direct GET {:.3} ms: {:.3} ms added",
-        ms(stdio),
-        ms(direct),
-        ms(stdio.saturating_sub(direct))
-    );
-    let (cold, trivial) = p2(&api, 10).await;
-    println!(
-        "P2 cold start to initialize answered {:.1} ms median, /bin/true {:.1} ms: {:.1} ms more",
-        ms(cold),
-        ms(trivial),
-        ms(cold.saturating_sub(trivial))
-    );
+    if wanted("p1") {
+        let (stdio, direct) = p1(&api, &contact, 300).await;
+        println!(
+            "P1 stdio: a call {:.3} ms median, a direct GET {:.3} ms: {:.3} ms added",
+            ms(stdio),
+            ms(direct),
+            ms(stdio.saturating_sub(direct))
+        );
+    }
+    if wanted("p2") {
+        let (cold, trivial) = p2(&api, 10).await;
+        println!(
+            "P2 cold start to initialize answered {:.1} ms median, /bin/true {:.1} ms: {:.1} ms more",
+            ms(cold),
+            ms(trivial),
+            ms(cold.saturating_sub(trivial))
+        );
+    }
     drop(sandbox);
 
     let errors: u64 = figures.iter().map(|f| f.errors).sum();

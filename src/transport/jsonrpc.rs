@@ -16,7 +16,7 @@ use rmcp::model::{
     ReadResourceRequest, RequestId, SetLevelRequest, SubscribeRequest, UnsubscribeRequest,
     UpdateTaskRequest,
 };
-use serde::de::DeserializeOwned;
+use serde::{Deserialize as _, de::DeserializeOwned};
 use serde_json::{Value, json};
 
 pub const PARSE_ERROR: i64 = -32700;
@@ -105,7 +105,7 @@ pub fn screen(bytes: &[u8]) -> Result<Inbound, Rejection> {
     let id = object
         .get("id")
         .and_then(|v| serde_json::from_value::<RequestId>(v.clone()).ok());
-    let message = serde_json::from_value::<ClientJsonRpcMessage>(value.clone()).map_err(|e| {
+    let message = ClientJsonRpcMessage::deserialize(&value).map_err(|e| {
         Rejection::new(id.clone(), INVALID_REQUEST, format!("Invalid Request: {e}"))
     })?;
     match message {

@@ -206,8 +206,12 @@ pub(super) async fn reshape(response: Response, exchange: &Exchange) -> Response
     response
 }
 
-/// The message with [`jsonrpc::fix_outgoing`] applied, when that changed it.
+/// The message with [`jsonrpc::fix_outgoing`] applied, when that changed it. Only a message
+/// mentioning `-32601` can change, so nothing else is parsed (results pass through as bytes).
 fn fixed(bytes: &[u8]) -> Option<Value> {
+    if !bytes.windows(6).any(|w| w == b"-32601") {
+        return None;
+    }
     let mut message = serde_json::from_slice::<Value>(bytes).ok()?;
     jsonrpc::fix_outgoing(&mut message).then_some(message)
 }
