@@ -195,7 +195,18 @@ async fn spawn_listening(mut cmd: Command, prefix: &'static str, on_stderr: bool
 }
 
 fn server_command(api: &str, args: &[&str]) -> Command {
-    let mut cmd = Command::new(BIN);
+    // `HTTP_BENCH_WRAP="heaptrack -o /tmp/h"` runs the server under a profiler (the VmHWM
+    // then is the wrapper's).
+    let wrap = std::env::var("HTTP_BENCH_WRAP").unwrap_or_default();
+    let mut wrap = wrap.split_whitespace();
+    let mut cmd = match wrap.next() {
+        Some(program) => {
+            let mut cmd = Command::new(program);
+            cmd.args(wrap).arg(BIN);
+            cmd
+        }
+        None => Command::new(BIN),
+    };
     cmd.args(args)
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
