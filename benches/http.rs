@@ -6,7 +6,9 @@
 //! Every process is a child of this one: the sandbox Capsule (`capsule-mcp sandbox`, its rate
 //! limit raised so nothing is throttled), each server under test, and the raw proxy (this
 //! bench binary re-run with `--baseline-proxy`), so each one's peak RSS (`VmHWM`) is its own.
-//! Knobs: `HTTP_BENCH_CLIENTS` (50), `HTTP_BENCH_WARMUP` (2 s), `HTTP_BENCH_SECS` (6 s).
+//! Knobs: `HTTP_BENCH_CLIENTS` (50), `HTTP_BENCH_WARMUP` (2 s), `HTTP_BENCH_SECS` (6 s),
+//! `HTTP_BENCH_ONLY` (e.g. `baseline,stateless`; also `sessions`, `p1`, `p2`), `HTTP_BENCH_BIN`
+//! (another server binary, to compare builds; the sandbox stays the built one).
 //! Every answer is checked to be a successful tool result; any error makes the run fail.
 //! Also: P1, the latency a call adds over stdio against a direct GET (median), and P2, the
 //! cold start to `initialize` answered against spawning `/bin/true`.
@@ -31,7 +33,12 @@ use tokio::{
     process::{Child, Command},
 };
 
-const BIN: &str = env!("CARGO_BIN_EXE_capsule-mcp");
+const BUILT: &str = env!("CARGO_BIN_EXE_capsule-mcp");
+
+/// The server under test: the one cargo built, or `HTTP_BENCH_BIN` (to compare two builds).
+fn bin() -> String {
+    std::env::var("HTTP_BENCH_BIN").unwrap_or_else(|_| BUILT.to_owned())
+}
 const VERSION: &str = "2025-06-18";
 const BASELINE: &str = "raw axum→reqwest";
 
@@ -202,10 +209,10 @@ fn server_command(api: &str, args: &[&str]) -> Command {
     let mut cmd = match wrap.next() {
         Some(program) => {
             let mut cmd = Command::new(program);
-            cmd.args(wrap).arg(BIN);
+            cmd.args(wrap).arg(bin());
             cmd
         }
-        None => Command::new(BIN),
+        None => Command::new(bin()),
     };
     cmd.args(args)
         .env_clear()
@@ -622,7 +629,7 @@ async fn run() -> ExitCode {
     let warmup = Duration::from_secs(env_num("HTTP_BENCH_WARMUP", 2));
     let secs = Duration::from_secs(env_num("HTTP_BENCH_SECS", 6).max(1));
 
-    let mut sandbox_cmd = Command::new(BIN);
+    let mut sandbox_cmd = Command::new(BUILT);
     sandbox_cmd
         .args(["sandbox", "--listen", "127.0.0.1:0"])
         .env("RUST_LOG", "warn");
