@@ -33,9 +33,20 @@ fn out(text: &str) -> anyhow::Result<()> {
     }
 }
 
+/// The log filter for `--log-level` when `RUST_LOG` is not set: rmcp's own info events (three
+/// per stateless HTTP request, one with the client's whole `initialize` params) only at warn,
+/// unless the filter names rmcp or asks for debug or trace.
+fn log_filter(level: &str) -> String {
+    if ["rmcp", "debug", "trace"].iter().any(|w| level.contains(w)) {
+        level.to_owned()
+    } else {
+        format!("{level},rmcp=warn")
+    }
+}
+
 fn init_logs(level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .or_else(|_| tracing_subscriber::EnvFilter::try_new(level))
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(log_filter(level)))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     // stdout is the JSON-RPC channel in stdio mode: logs go to stderr only.
     tracing_subscriber::fmt()

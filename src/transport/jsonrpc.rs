@@ -16,7 +16,7 @@ use rmcp::model::{
     ReadResourceRequest, RequestId, SetLevelRequest, SubscribeRequest, UnsubscribeRequest,
     UpdateTaskRequest,
 };
-use serde::de::DeserializeOwned;
+use serde::{Deserialize as _, de::DeserializeOwned};
 use serde_json::{Value, json};
 
 pub const PARSE_ERROR: i64 = -32700;
@@ -93,6 +93,53 @@ pub fn id_value(id: &RequestId) -> Value {
 
 /// Screens one inbound message (a stdio line or an HTTP POST body).
 pub fn screen(bytes: &[u8]) -> Result<Inbound, Rejection> {
+    match screen_fast(bytes) {
+        Some(inbound) => Ok(inbound),
+        None => screen_slow(bytes),
+    }
+}
+
+/// The common case in one pass: an object that parses as a client message straight from the
+/// bytes (as rmcp parses it), of a method whose params need no second look. `None` sends the
+/// message through [`screen_slow`], which finds what is wrong or says the same.
+fn screen_fast(bytes: &[u8]) -> Option<Inbound> {
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return None;
+    }
+    match serde_json::from_slice::<ClientJsonRpcMessage>(bytes).ok()? {
+        ClientJsonRpcMessage::Request(request) => {
+            let method = request.request.method();
+            if matches!(request.request, ClientRequest::CustomRequest(_))
+                || PAGINATED.contains(&method)
+            {
+                return None;
+            }
+            let initialize_version = match &request.request {
+                ClientRequest::InitializeRequest(init) => {
+                    Some(init.params.protocol_version.as_str().to_owned())
+                }
+                _ => None,
+            };
+            Some(Inbound::Request {
+                method: method.to_owned(),
+                id: request.id,
+                initialize_version,
+            })
+        }
+        ClientJsonRpcMessage::Notification(notification) => {
+            let cancelled = match &notification.notification {
+                ClientNotification::CancelledNotification(n) => n.params.request_id.clone(),
+                _ => None,
+            };
+            Some(Inbound::Notification { cancelled })
+        }
+        ClientJsonRpcMessage::Response(_) | ClientJsonRpcMessage::Error(_) => {
+            Some(Inbound::Response)
+        }
+    }
+}
+
+fn screen_slow(bytes: &[u8]) -> Result<Inbound, Rejection> {
     let value: Value = serde_json::from_slice(bytes)
         .map_err(|e| Rejection::new(None, PARSE_ERROR, format!("Parse error: {e}")))?;
     let Value::Object(object) = &value else {
@@ -105,7 +152,7 @@ pub fn screen(bytes: &[u8]) -> Result<Inbound, Rejection> {
     let id = object
         .get("id")
         .and_then(|v| serde_json::from_value::<RequestId>(v.clone()).ok());
-    let message = serde_json::from_value::<ClientJsonRpcMessage>(value.clone()).map_err(|e| {
+    let message = ClientJsonRpcMessage::deserialize(&value).map_err(|e| {
         Rejection::new(id.clone(), INVALID_REQUEST, format!("Invalid Request: {e}"))
     })?;
     match message {
@@ -317,6 +364,48 @@ mod tests {
         assert_eq!(
             screen(br#"{"jsonrpc":"2.0","id":9,"result":{}}"#).unwrap(),
             Inbound::Response
+        );
+    }
+
+    /// Whatever the one-pass screen accepts, the full screen classifies the same way.
+    #[test]
+    fn the_one_pass_screen_agrees_with_the_full_one() {
+        let messages: &[&[u8]] = &[
+            br#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"0"}}}"#,
+            br#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"crm_get_contact","arguments":{"id":"1"}}}"#,
+            br#"{"jsonrpc":"2.0","id":"s","method":"tools/call","params":{"name":"x"}}"#,
+            br#" {"jsonrpc":"2.0","id":3,"method":"ping"}"#,
+            br#"{"jsonrpc":"2.0","id":3,"method":"ping","id":4}"#,
+            br#"{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{}}"#,
+            br#"{"jsonrpc":"2.0","id":6,"method":"tools/list","params":{"cursor":1}}"#,
+            br#"{"jsonrpc":"2.0","id":7,"method":"no/such","params":{"x":1}}"#,
+            br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+            br#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":7}}"#,
+            br#"{"jsonrpc":"2.0","id":9,"result":{}}"#,
+            br#"{"jsonrpc":"2.0","id":9,"error":{"code":1,"message":"m"}}"#,
+            br#"{"jsonrpc":"1.0","id":3,"method":"ping"}"#,
+            br#"["jsonrpc","2.0"]"#,
+        ];
+        let mut fast = 0;
+        for m in messages {
+            if let Some(inbound) = screen_fast(m) {
+                fast += 1;
+                assert_eq!(
+                    Ok(inbound),
+                    screen_slow(m),
+                    "{}",
+                    String::from_utf8_lossy(m)
+                );
+            }
+        }
+        assert!(fast >= 7, "the common messages take the one pass: {fast}");
+        assert!(
+            screen_fast(messages[5]).is_none(),
+            "bad params are looked at"
+        );
+        assert!(
+            screen_fast(messages[7]).is_none(),
+            "custom methods are looked at"
         );
     }
 

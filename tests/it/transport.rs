@@ -427,6 +427,66 @@ async fn http_help_names_only_real_flags_for_the_token() {
     }
 }
 
+/// At the default log level a stateless call logs one line (ours), not rmcp's three per
+/// request (one with the client's whole `initialize` params in Debug form).
+#[tokio::test]
+async fn http_stateless_calls_log_one_line_each_at_the_default_level() {
+    use tokio::io::AsyncBufReadExt;
+    let sb = sandbox().await;
+    let mut child = command(&sb, &["http", "--listen", "127.0.0.1:0", "--stateless"])
+        .env_remove("RUST_LOG")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = lines.next_line().await {
+            let _ = tx.send(line);
+        }
+    });
+    let url = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            let line = rx.recv().await.expect("listening line");
+            if let Some(rest) = line.strip_prefix("capsule-mcp listening on ") {
+                return rest.trim().to_owned();
+            }
+        }
+    })
+    .await
+    .unwrap();
+    for id in 1..=3 {
+        let text = post(&url)
+            .header("MCP-Protocol-Version", "2025-06-18")
+            .body(
+                json!({"jsonrpc":"2.0","id":id,"method":"tools/call",
+                    "params":{"name":"crm_list_users","arguments":{}}})
+                .to_string(),
+            )
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(text.contains("\"result\""), "{text}");
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    child.kill().await.unwrap();
+    let mut logged = Vec::new();
+    while let Ok(line) = rx.try_recv() {
+        logged.push(line);
+    }
+    let calls = logged.iter().filter(|l| l.contains("call ok")).count();
+    assert_eq!(calls, 3, "{logged:#?}");
+    assert!(
+        !logged.iter().any(|l| l.contains("rmcp::")),
+        "rmcp's per-request info lines: {logged:#?}"
+    );
+}
+
 #[tokio::test]
 async fn http_session_refuses_a_second_request_whose_id_is_in_flight() {
     let sb = sandbox().await;

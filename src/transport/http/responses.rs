@@ -206,8 +206,12 @@ pub(super) async fn reshape(response: Response, exchange: &Exchange) -> Response
     response
 }
 
-/// The message with [`jsonrpc::fix_outgoing`] applied, when that changed it.
+/// The message with [`jsonrpc::fix_outgoing`] applied, when that changed it. Only a message
+/// mentioning `-32601` can change, so nothing else is parsed (results pass through as bytes).
 fn fixed(bytes: &[u8]) -> Option<Value> {
+    if !bytes.windows(6).any(|w| w == b"-32601") {
+        return None;
+    }
     let mut message = serde_json::from_slice::<Value>(bytes).ok()?;
     jsonrpc::fix_outgoing(&mut message).then_some(message)
 }
@@ -236,6 +240,19 @@ impl SseRewrite {
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Whether a frame of whole events goes out untouched (the common case: rmcp writes one
+/// event per frame): no `-32601` to fix, and no priming event to drop (an empty `data` line
+/// only ever belongs to one; JSON messages are one line).
+fn passes_as_is(frame: &[u8], drop_priming: bool) -> bool {
+    frame.ends_with(b"\n\n")
+        && find(frame, b"-32601").is_none()
+        && !(drop_priming
+            && (frame.starts_with(b"data:\n")
+                || frame.starts_with(b"data: \n")
+                || find(frame, b"\ndata:\n").is_some()
+                || find(frame, b"\ndata: \n").is_some()))
 }
 
 /// One SSE event (with its blank-line terminator): `None` to drop it.
@@ -300,6 +317,11 @@ impl http_body::Body for SseRewrite {
                 Poll::Ready(None) => this.ended = true,
                 Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e))),
                 Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
+                    Ok(data)
+                        if this.pending.is_empty() && passes_as_is(&data, this.drop_priming) =>
+                    {
+                        return Poll::Ready(Some(Ok(Frame::data(data))));
+                    }
                     Ok(data) => {
                         this.pending.extend_from_slice(&data);
                         this.take_events();
@@ -348,6 +370,21 @@ mod tests {
         assert!(exchange(Some("2025-11-25")).wants_priming());
         assert!(exchange(Some("2026-07-28")).wants_priming());
         assert!(!exchange(Some("zzzz")).wants_priming());
+    }
+
+    #[test]
+    fn only_frames_of_whole_plain_events_pass_untouched() {
+        let message = b"data: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}\nid: 1/0\n\n";
+        assert!(passes_as_is(message, true));
+        assert!(!passes_as_is(&message[..message.len() - 1], false), "split");
+        let error = b"data: {\"id\":1,\"error\":{\"code\":-32601}}\n\n";
+        assert!(!passes_as_is(error, false));
+        let priming = b"data: \nid: 0/0\nretry: 3000\n\n";
+        assert!(!passes_as_is(priming, true));
+        assert!(passes_as_is(priming, false));
+        let both = [&message[..], &b"id: 0/0\ndata:\n\n"[..]].concat();
+        assert!(!passes_as_is(&both, true));
+        assert!(passes_as_is(b":\n\n", true), "keep-alives");
     }
 
     #[tokio::test]
