@@ -78,11 +78,7 @@ pub async fn before_delete(
     };
     let name = record
         .as_ref()
-        .and_then(|r| {
-            ["name", "subject", "content"]
-                .iter()
-                .find_map(|k| r.get(*k).and_then(Value::as_str))
-        })
+        .and_then(crate::unified::title_of)
         .map(|n| {
             let short: String = n.chars().take(80).collect();
             format!(" “{short}”")

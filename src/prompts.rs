@@ -244,12 +244,7 @@ struct Embedded {
 
 impl Embedded {
     fn name(&self) -> String {
-        self.value
-            .get("name")
-            .or_else(|| self.value.get("subject"))
-            .and_then(Value::as_str)
-            .unwrap_or("(no name)")
-            .to_owned()
+        crate::unified::title_of(&self.value).unwrap_or_else(|| "(no name)".to_owned())
     }
 
     fn id(&self) -> String {

@@ -106,6 +106,28 @@ pub struct Tag {
     pub name: String,
 }
 
+/// What a record is called, as a person would read it: its `name`, a contact's first and last
+/// name (whole records carry those instead of `name`), or a task's subject or an entry's text.
+pub fn title_of(record: &Value) -> Option<String> {
+    let text = |k: &str| {
+        record
+            .get(k)
+            .and_then(Value::as_str)
+            .filter(|s| !s.trim().is_empty())
+    };
+    if let Some(n) = text("name") {
+        return Some(n.to_owned());
+    }
+    let person: Vec<&str> = [text("first_name"), text("last_name")]
+        .into_iter()
+        .flatten()
+        .collect();
+    if !person.is_empty() {
+        return Some(person.join(" "));
+    }
+    text("subject").or_else(|| text("content")).map(str::to_owned)
+}
+
 /// Custom field values keyed by the field definition's name.
 pub type CustomFields = BTreeMap<String, Value>;
 

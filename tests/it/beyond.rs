@@ -410,7 +410,7 @@ async fn completions_come_from_one_cached_search_and_the_reference_data() {
     let c = client_as(&sb, Person::new(None), &[]).await;
     let contact = first_id(&c, "crm_list_contacts").await;
     let rec = ok(&c, "crm_get_contact", json!({"id": contact})).await;
-    let name = rec["name"].as_str().unwrap().to_owned();
+    let name = capsule_mcp::unified::title_of(&rec).unwrap();
     let prefix: String = name.chars().take(3).collect();
     let before = total_requests(&sb).await;
     let info = c
@@ -506,10 +506,8 @@ async fn a_declined_delete_sends_nothing_to_capsule() {
     let asked = person.asked.clone();
     let c = client_as(&sb, person, &[]).await;
     let id = first_id(&c, "crm_list_contacts").await;
-    let name = ok(&c, "crm_get_contact", json!({"id": id})).await["name"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let rec = ok(&c, "crm_get_contact", json!({"id": id})).await;
+    let name = capsule_mcp::unified::title_of(&rec).unwrap();
     let deletes_before = requests(&sb, "DELETE /parties/{id}").await;
     let e = err(&c, "crm_delete_contact", json!({"id": id})).await;
     assert_eq!(e["code"], "not_confirmed", "{e}");

@@ -104,7 +104,10 @@ async fn contact_round_trip_with_a_custom_field_by_name() {
     )
     .await;
     let id = created["id"].as_str().unwrap().to_owned();
-    assert_eq!(created["name"], "Ada Lovelace");
+    assert_eq!(
+        (&created["first_name"], &created["last_name"]),
+        (&json!("Ada"), &json!("Lovelace"))
+    );
     assert_eq!(created["account"]["id"], account["id"]);
     assert_eq!(created["email_addresses"][0]["email"], "ada@example.com");
 

@@ -111,12 +111,26 @@ async fn lists_opportunities_with_each_filter() {
     )
     .await;
     assert!(tagged["result_count"].as_u64().unwrap() > 0);
+    // Records carry tags by name; crm_list_tags says which one is 11.
+    let tags = ok(
+        &client,
+        "crm_list_tags",
+        json!({"entity_type": "opportunity"}),
+    )
+    .await;
+    let eleven = tags["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == "11")
+        .unwrap()["name"]
+        .clone();
     assert!(tagged["result"].as_array().unwrap().iter().all(|o| {
         o["tags"]
             .as_array()
             .unwrap()
             .iter()
-            .any(|t| t["id"] == "11")
+            .any(|t| t["name"] == eleven)
     }));
     let first = &all["result"][0];
     let party = first["account"]["id"]

@@ -559,3 +559,104 @@ async fn the_same_update_twice_stores_one_copy() {
     assert_eq!(requests(&sb, "PUT /parties/{id}").await, puts);
     client.cancel().await.unwrap();
 }
+
+#[tokio::test]
+async fn rows_are_changed_and_removed_by_their_value() {
+    let sb = sandbox().await;
+    let client = stdio_client(&sb, &[]).await;
+    let created = ok(
+        &client,
+        "crm_create_contact",
+        json!({"first_name": "Row", "last_name": "Value",
+               "email_addresses": [{"email": "row@example.com", "type": "Work"},
+                                   {"email": "keep@example.com", "type": "Home"}],
+               "urls": [{"url": "https://www.linkedin.com/in/row", "type": "LinkedIn"}]}),
+    )
+    .await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    // Whole records carry no row ids; the service name was read in its usual spelling.
+    assert!(created["email_addresses"][0].get("id").is_none(), "{created}");
+    assert_eq!(created["urls"][0]["type"], "LINKED_IN");
+    let emails = |r: &Value| -> Vec<(String, String)> {
+        r["email_addresses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                (
+                    e["email"].as_str().unwrap().to_owned(),
+                    e["type"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect()
+    };
+    // The same address with another type changes that row's type: no second row.
+    let got = ok(
+        &client,
+        "crm_update_contact",
+        json!({"id": id, "email_addresses": [{"email": "ROW@example.com", "type": "Home"}]}),
+    )
+    .await;
+    assert_eq!(
+        emails(&got),
+        vec![
+            ("row@example.com".to_owned(), "Home".to_owned()),
+            ("keep@example.com".to_owned(), "Home".to_owned())
+        ]
+    );
+    // A dry run names the row Capsule would be told to delete, by its id.
+    let puts = requests(&sb, "PUT /parties/{id}").await;
+    let plan = ok(
+        &client,
+        "crm_update_contact",
+        json!({"id": id, "dry_run": true,
+               "email_addresses": [{"email": "row@example.com", "delete": true}]}),
+    )
+    .await;
+    let row = &plan["body"]["party"]["emailAddresses"][0];
+    assert!(row["id"].is_number() && row["_delete"] == true, "{plan}");
+    assert_eq!(requests(&sb, "PUT /parties/{id}").await, puts);
+    // Removed by value.
+    let got = ok(
+        &client,
+        "crm_update_contact",
+        json!({"id": id, "email_addresses": [{"email": "row@example.com", "delete": true}]}),
+    )
+    .await;
+    assert_eq!(
+        emails(&got),
+        vec![("keep@example.com".to_owned(), "Home".to_owned())]
+    );
+    // A row the record does not have cannot be removed: refused, nothing sent.
+    let puts = requests(&sb, "PUT /parties/{id}").await;
+    let e = err(
+        &client,
+        "crm_update_contact",
+        json!({"id": id, "email_addresses": [{"email": "gone@example.com", "delete": true}]}),
+    )
+    .await;
+    assert_eq!(e["code"], "invalid_argument", "{e}");
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .contains("gone@example.com"),
+        "{e}"
+    );
+    assert_eq!(requests(&sb, "PUT /parties/{id}").await, puts);
+    // An unknown web service is refused naming the known ones.
+    let e = err(
+        &client,
+        "crm_update_contact",
+        json!({"id": id, "urls": [{"url": "https://x.example", "type": "Myspace"}]}),
+    )
+    .await;
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .contains("LINKED_IN"),
+        "{e}"
+    );
+    client.cancel().await.unwrap();
+}
