@@ -543,8 +543,13 @@ mod tests {
         assert!(start("t", &p, &f).is_err());
         p.limit = Some(100);
         assert!(start("t", &p, &f).is_ok());
+        p.max_records = Some(0);
+        assert!(start("t", &p, &f).is_err(), "max_records is at least 1");
         p.max_records = Some(10);
-        assert!(start("t", &p, &f).is_err(), "max_records needs fetch_all");
+        assert!(
+            start("t", &p, &f).is_ok(),
+            "max_records alone implies fetch_all"
+        );
         p.fetch_all = true;
         assert!(start("t", &p, &f).is_ok());
     }

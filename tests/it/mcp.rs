@@ -208,7 +208,7 @@ async fn bad_arguments_never_reach_capsule() {
         ("crm_list_contacts", json!({"limit": 1000})),
         ("crm_list_contacts", json!({"updated_after": "yesterday"})),
         ("crm_list_contacts", json!({"cursor": "garbage"})),
-        ("crm_list_contacts", json!({"max_records": 10})),
+        ("crm_list_contacts", json!({"max_records": 0})),
         ("crm_create_contact", json!({"title": "No name"})),
         (
             "crm_create_contact",
