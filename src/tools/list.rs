@@ -175,12 +175,12 @@ fn start_capped(
             "`limit` must be between 1 and {MAX_LIMIT}; got {limit}"
         )));
     }
-    if let Some(max) = paging.max_records {
-        if !(1..=MAX_MAX_RECORDS).contains(&max) {
-            return Err(ToolError::invalid(format!(
-                "`max_records` must be between 1 and {MAX_MAX_RECORDS}; got {max}"
-            )));
-        }
+    if let Some(max) = paging.max_records
+        && !(1..=MAX_MAX_RECORDS).contains(&max)
+    {
+        return Err(ToolError::invalid(format!(
+            "`max_records` must be between 1 and {MAX_MAX_RECORDS}; got {max}"
+        )));
     }
     // `max_records` alone asks for every page up to it: `fetch_all` is implied.
     let fetch_all = paging.fetches_all();
@@ -543,6 +543,8 @@ mod tests {
         assert!(start("t", &p, &f).is_err());
         p.limit = Some(100);
         assert!(start("t", &p, &f).is_ok());
+        p.max_records = Some(0);
+        assert!(start("t", &p, &f).is_err(), "max_records is at least 1");
         p.max_records = Some(10);
         let alone = start("t", &p, &f).unwrap();
         assert_eq!(

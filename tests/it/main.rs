@@ -10,6 +10,7 @@ mod entries;
 mod faults;
 mod filters;
 mod fixtures;
+mod jobs;
 mod mcp;
 mod names;
 mod oauth;

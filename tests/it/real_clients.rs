@@ -29,7 +29,7 @@ fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn clients_dir() -> PathBuf {
+pub(crate) fn clients_dir() -> PathBuf {
     repo().join("tests/clients")
 }
 
@@ -41,13 +41,13 @@ fn venv_dir() -> PathBuf {
 }
 
 /// A line on the real stderr, past libtest's capture, so passing runs show the summaries too.
-fn say(line: &str) {
+pub(crate) fn say(line: &str) {
     let _ = writeln!(std::io::stderr().lock(), "{line}");
 }
 
 /// Runs `tests/clients/setup` once per test process, under a file lock shared with other
 /// processes (the script is told it holds the lock). Fails every real-client test when it fails.
-fn setup() {
+pub(crate) fn setup() {
     static DONE: OnceLock<Result<(), String>> = OnceLock::new();
     if let Err(e) = DONE.get_or_init(run_setup) {
         panic!("{e}");
@@ -216,7 +216,10 @@ enum Walker {
 
 /// The environment the clients run in: nothing of the caller's but PATH and HOME, plus the
 /// sandbox's URL and token (a stdio server spawned by a client inherits them).
-fn client_command(program: impl AsRef<std::ffi::OsStr>, sb: &Sandbox) -> tokio::process::Command {
+pub(crate) fn client_command(
+    program: impl AsRef<std::ffi::OsStr>,
+    sb: &Sandbox,
+) -> tokio::process::Command {
     let mut cmd = tokio::process::Command::new(program);
     cmd.env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
