@@ -125,7 +125,9 @@ pub fn title_of(record: &Value) -> Option<String> {
     if !person.is_empty() {
         return Some(person.join(" "));
     }
-    text("subject").or_else(|| text("content")).map(str::to_owned)
+    text("subject")
+        .or_else(|| text("content"))
+        .map(str::to_owned)
 }
 
 /// Custom field values keyed by the field definition's name.

@@ -207,7 +207,13 @@ async fn a_tag_id_is_sent_as_a_number() {
     .await;
     assert!(r["result_count"].as_u64().unwrap() > 0, "{r}");
     for c in r["result"].as_array().unwrap() {
-        assert!(c["tags"].as_array().unwrap().iter().any(|t| t["name"] == "VIP"));
+        assert!(
+            c["tags"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|t| t["name"] == "VIP")
+        );
     }
     let r = ok(&client, "crm_list_accounts", json!({"tag": "3"})).await;
     assert_eq!(id_set(&r), set(&["100", "104", "108", "112", "116"]));

@@ -575,7 +575,10 @@ async fn rows_are_changed_and_removed_by_their_value() {
     .await;
     let id = created["id"].as_str().unwrap().to_owned();
     // Whole records carry no row ids; the service name was read in its usual spelling.
-    assert!(created["email_addresses"][0].get("id").is_none(), "{created}");
+    assert!(
+        created["email_addresses"][0].get("id").is_none(),
+        "{created}"
+    );
     assert_eq!(created["urls"][0]["type"], "LINKED_IN");
     let emails = |r: &Value| -> Vec<(String, String)> {
         r["email_addresses"]
@@ -637,10 +640,7 @@ async fn rows_are_changed_and_removed_by_their_value() {
     .await;
     assert_eq!(e["code"], "invalid_argument", "{e}");
     assert!(
-        e["message"]
-            .as_str()
-            .unwrap()
-            .contains("gone@example.com"),
+        e["message"].as_str().unwrap().contains("gone@example.com"),
         "{e}"
     );
     assert_eq!(requests(&sb, "PUT /parties/{id}").await, puts);
@@ -651,12 +651,6 @@ async fn rows_are_changed_and_removed_by_their_value() {
         json!({"id": id, "urls": [{"url": "https://x.example", "type": "Myspace"}]}),
     )
     .await;
-    assert!(
-        e["message"]
-            .as_str()
-            .unwrap()
-            .contains("LINKED_IN"),
-        "{e}"
-    );
+    assert!(e["message"].as_str().unwrap().contains("LINKED_IN"), "{e}");
     client.cancel().await.unwrap();
 }
