@@ -288,6 +288,12 @@ mod tests {
                 .unwrap()
                 .ends_with("Other arguments as crm_create_contact.")
         );
+        // What the update does not take is named: a note's links stay.
+        let note = beside.iter().find(|t| t.name == "crm_update_note").unwrap();
+        assert!(note.description.as_deref().unwrap().ends_with(
+            "Other arguments as crm_create_note, except account_id, contact_id, \
+             opportunity_id, project_id."
+        ));
         // Served alone, it shows every argument it takes.
         let alone = Registry::build(&Selection {
             tools: Some(vec!["crm_update_contact".into()]),

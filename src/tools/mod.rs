@@ -288,7 +288,20 @@ pub fn refer_to_create(update: &Tool, create: &Tool) -> Tool {
         .collect();
     input.insert("properties".into(), Value::Object(kept));
     tool.input_schema = Arc::new(input);
-    let refer = format!("Other arguments as {}.", create.name);
+    let not_taken: Vec<&str> = created
+        .keys()
+        .filter(|k| !shown(&update.input_schema).contains_key(*k))
+        .map(String::as_str)
+        .collect();
+    let refer = if not_taken.is_empty() {
+        format!("Other arguments as {}.", create.name)
+    } else {
+        format!(
+            "Other arguments as {}, except {}.",
+            create.name,
+            not_taken.join(", ")
+        )
+    };
     tool.description = Some(match update.description.as_deref() {
         Some(d) => format!("{d} {refer}").into(),
         None => refer.into(),
