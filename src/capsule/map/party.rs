@@ -349,7 +349,8 @@ fn address_rows(items: &[AddressInput], create: bool) -> Result<Value, String> {
 }
 
 /// Capsule's website services (capsule-api.md, models/website, and the newer ones a 2026
-/// client knows).
+/// client knows). The sandbox keeps its own list on purpose: it plays Capsule, and one list
+/// shared by the client and its stand-in would hide a mistake in both.
 const WEBSITE_SERVICES: &[&str] = &[
     "URL",
     "SKYPE",
