@@ -19,7 +19,6 @@ use crate::capsule::{
         opportunity::{self as opp, Query, Status},
     },
     refdata::linked,
-    wire::FieldDefinition,
 };
 use crate::unified::{
     Deleted, ListResult, Opportunity, WriteResult, opportunity::OpportunityFields,
@@ -166,7 +165,7 @@ fn query(s: impl Fn(&str) -> Option<String>) -> Result<Query, ToolError> {
 }
 
 /// Opportunity definitions, only when a record carries custom field values.
-async fn definitions_for(app: &App, records: &[&Value]) -> Result<Vec<FieldDefinition>, ToolError> {
+async fn definitions_for(app: &App, records: &[&Value]) -> Result<parties::Definitions, ToolError> {
     let any = records.iter().any(|r| {
         r.get("fields")
             .and_then(Value::as_array)
@@ -175,7 +174,7 @@ async fn definitions_for(app: &App, records: &[&Value]) -> Result<Vec<FieldDefin
     if any {
         parties::definitions_of(app, &OPPORTUNITY_FIELDS).await
     } else {
-        Ok(Vec::new())
+        Ok(parties::Definitions::default())
     }
 }
 

@@ -35,13 +35,16 @@ pub struct Noun {
     pub list_tool: &'static str,
 }
 
+/// Custom field definitions, decoded once per cached copy of the list and shared.
+pub type Definitions = Arc<Vec<FieldDefinition>>;
+
 /// Party custom field definitions (cached).
-pub async fn definitions(app: &App) -> Result<Vec<FieldDefinition>, ToolError> {
+pub async fn definitions(app: &App) -> Result<Definitions, ToolError> {
     definitions_of(app, &PARTY_FIELDS).await
 }
 
 /// Custom field definitions of any entity (cached).
-pub async fn definitions_of(app: &App, ep: &Endpoint) -> Result<Vec<FieldDefinition>, ToolError> {
+pub async fn definitions_of(app: &App, ep: &Endpoint) -> Result<Definitions, ToolError> {
     definitions_since(app, ep, None).await
 }
 
@@ -50,22 +53,21 @@ pub async fn definitions_since(
     app: &App,
     ep: &Endpoint,
     since: Option<std::time::Instant>,
-) -> Result<Vec<FieldDefinition>, ToolError> {
-    let items = app
-        .refdata
-        .list_since(&app.client, (ep.path, ep.plural), &[], since)
-        .await?;
-    items
-        .iter()
-        .map(|v| wire::decode::<FieldDefinition>(v).map_err(|e| ToolError::from(decode_err(e))))
-        .collect()
+) -> Result<Definitions, ToolError> {
+    app.refdata
+        .decoded_since(&app.client, (ep.path, ep.plural), since, |items| {
+            items
+                .iter()
+                .map(|v| {
+                    wire::decode::<FieldDefinition>(v).map_err(|e| ToolError::from(decode_err(e)))
+                })
+                .collect::<Result<Vec<_>, ToolError>>()
+        })
+        .await
 }
 
 /// Definitions are only needed when a record carries custom field values.
-pub async fn definitions_for(
-    app: &App,
-    records: &[&Value],
-) -> Result<Vec<FieldDefinition>, ToolError> {
+pub async fn definitions_for(app: &App, records: &[&Value]) -> Result<Definitions, ToolError> {
     let any_fields = records.iter().any(|r| {
         r.get("fields")
             .and_then(Value::as_array)
@@ -74,7 +76,7 @@ pub async fn definitions_for(
     if any_fields {
         definitions(app).await
     } else {
-        Ok(Vec::new())
+        Ok(Definitions::default())
     }
 }
 
@@ -424,7 +426,7 @@ pub async fn list<T: Summary + WebLinked + serde::Serialize + Clone>(
         let defs = if detail == Detail::Full {
             definitions_for(&app, &kept).await?
         } else {
-            Vec::new()
+            Definitions::default()
         };
         let items = map_page(&kept, &defs, (include_raw, site.as_deref()), detail, map_fn)?;
         let mut out = list::run(noun.list_tool, paging, filters, cx, |page, per_page| {
@@ -620,7 +622,7 @@ pub async fn field_definitions(
     ep: &Endpoint,
     custom_fields: &Map<String, Value>,
     applies: impl Fn(&FieldDefinition) -> bool,
-) -> Result<Vec<FieldDefinition>, ToolError> {
+) -> Result<Definitions, ToolError> {
     let since = std::time::Instant::now();
     let defs = definitions_of(app, ep).await?;
     if fields::any_unknown(custom_fields, &defs, &applies) {

@@ -173,7 +173,7 @@ async fn map_all(
     let defs = if raws.iter().any(|r| has(r, "fields")) {
         parties::definitions_of(app, &KASE_FIELDS).await?
     } else {
-        Vec::new()
+        parties::Definitions::default()
     };
     let stages = match known_stages {
         Some(s) => s,
