@@ -45,10 +45,10 @@ pub struct Ref {
     pub name: Option<String>,
 }
 
+/// Rows (email addresses, phone numbers, addresses, web addresses) carry no ids: updates find
+/// them by value.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct EmailAddress {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub id: Option<String>,
     pub email: String,
     /// `Home`, `Work` or absent.
     #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
@@ -57,8 +57,6 @@ pub struct EmailAddress {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct PhoneNumber {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub id: Option<String>,
     pub number: String,
     /// `Home`, `Work`, `Mobile`, `Fax`, `Direct` or absent.
     #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
@@ -67,8 +65,6 @@ pub struct PhoneNumber {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Address {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub street_1: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -90,8 +86,6 @@ pub struct Address {
 /// A web address; `type` is the service (`URL`, `LINKED_IN`, `TWITTER`, ...).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Url {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub id: Option<String>,
     pub url: String,
     #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,

@@ -27,26 +27,24 @@ fn tag_names(tags: Vec<Tag>) -> Vec<Tag> {
         .collect()
 }
 
-/// The first email address, without its row id or type.
+/// The first email address, without its type.
 fn primary_email(emails: Vec<EmailAddress>) -> Vec<EmailAddress> {
     emails
         .into_iter()
         .take(1)
         .map(|e| EmailAddress {
-            id: None,
             email: e.email,
             kind: None,
         })
         .collect()
 }
 
-/// The first phone number, without its row id or type.
+/// The first phone number, without its type.
 fn primary_phone(phones: Vec<PhoneNumber>) -> Vec<PhoneNumber> {
     phones
         .into_iter()
         .take(1)
         .map(|p| PhoneNumber {
-            id: None,
             number: p.number,
             kind: None,
         })

@@ -64,8 +64,6 @@ fn emails(p: &Party) -> Vec<unified::EmailAddress> {
         .iter()
         .filter_map(|e| {
             Some(unified::EmailAddress {
-                // Rows are addressed by value (see `reconcile_rows`): no ids to pay for.
-                id: None,
                 email: e.address.clone()?,
                 kind: e.kind.clone(),
             })
@@ -78,7 +76,6 @@ fn phones(p: &Party) -> Vec<unified::PhoneNumber> {
         .iter()
         .filter_map(|n| {
             Some(unified::PhoneNumber {
-                id: None,
                 number: n.number.clone()?,
                 kind: n.kind.clone(),
             })
@@ -98,7 +95,6 @@ fn addresses(p: &Party) -> Vec<unified::Address> {
                 None => (None, None),
             };
             unified::Address {
-                id: None,
                 street_1,
                 street_2,
                 city: a.city.clone(),
@@ -116,7 +112,6 @@ fn urls(p: &Party) -> Vec<unified::Url> {
         .iter()
         .filter_map(|w| {
             Some(unified::Url {
-                id: None,
                 url: w.url.clone().or_else(|| w.address.clone())?,
                 kind: w.service.clone(),
             })
