@@ -273,26 +273,26 @@ fn parse_arguments<A: DeserializeOwned>(args: Value) -> Result<A, ToolError> {
 /// as `remove_tags`, and `dry_run`). Every argument is still accepted and checked as before;
 /// served without its create tool, an update lists them all.
 pub fn refer_to_create(update: &Tool, create: &Tool) -> Tool {
-    let mut tool = update.clone();
-    let shown = |s: &JsonObject| {
+    let properties = |s: &JsonObject| {
         s.get("properties")
             .and_then(Value::as_object)
             .cloned()
             .unwrap_or_default()
     };
-    let created = shown(&create.input_schema);
-    let mut input = update.input_schema.as_ref().clone();
-    let kept: serde_json::Map<String, Value> = shown(&update.input_schema)
-        .into_iter()
-        .filter(|(name, _)| name == "id" || name == "dry_run" || !created.contains_key(name))
-        .collect();
-    input.insert("properties".into(), Value::Object(kept));
-    tool.input_schema = Arc::new(input);
+    let created = properties(&create.input_schema);
+    let taken = properties(&update.input_schema);
     let not_taken: Vec<&str> = created
         .keys()
-        .filter(|k| !shown(&update.input_schema).contains_key(*k))
+        .filter(|k| !taken.contains_key(*k))
         .map(String::as_str)
         .collect();
+    let kept: serde_json::Map<String, Value> = taken
+        .iter()
+        .filter(|(name, _)| *name == "id" || *name == "dry_run" || !created.contains_key(*name))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let mut input = update.input_schema.as_ref().clone();
+    input.insert("properties".into(), Value::Object(kept));
     let refer = if not_taken.is_empty() {
         format!("Other arguments as {}.", create.name)
     } else {
@@ -302,6 +302,8 @@ pub fn refer_to_create(update: &Tool, create: &Tool) -> Tool {
             not_taken.join(", ")
         )
     };
+    let mut tool = update.clone();
+    tool.input_schema = Arc::new(input);
     tool.description = Some(match update.description.as_deref() {
         Some(d) => format!("{d} {refer}").into(),
         None => refer.into(),
