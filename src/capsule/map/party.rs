@@ -820,7 +820,12 @@ pub fn reconcile_rows(body: &mut Map<String, Value>, current: &Value) -> Result<
             .and_then(Value::as_array)
             .map(|rows| rows.iter().collect())
             .unwrap_or_default();
-        let find = |k: &str| held.iter().find(|r| !k.is_empty() && key(r) == k).copied();
+        let find = |row: &Value| {
+            let k = key(row);
+            held.iter()
+                .find(|r| !k.is_empty() && same_row(list, key, r, row))
+                .copied()
+        };
         let type_key = if list == "websites" {
             "service"
         } else {
@@ -835,7 +840,7 @@ pub fn reconcile_rows(body: &mut Map<String, Value>, current: &Value) -> Result<
             }
             let k = key(&row);
             if row.get("_delete").is_some() {
-                let Some(id) = find(&k).and_then(|r| r.get("id")).cloned() else {
+                let Some(id) = find(&row).and_then(|r| r.get("id")).cloned() else {
                     return Err(format!(
                         "cannot delete {}: the record has no such row (get it to see its rows)",
                         describe(list, &row)
@@ -852,7 +857,7 @@ pub fn reconcile_rows(body: &mut Map<String, Value>, current: &Value) -> Result<
                 continue;
             }
             seen.push(k.clone());
-            match find(&k) {
+            match find(&row) {
                 None => out.push(row),
                 Some(have) => {
                     let want = row.get(type_key).filter(|t| !t.is_null());
@@ -873,6 +878,15 @@ pub fn reconcile_rows(body: &mut Map<String, Value>, current: &Value) -> Result<
         }
     }
     Ok(())
+}
+
+/// Whether two rows of `list` are one: phone numbers as [`same_phone`] compares them (any
+/// written form of the same number), the others by their key.
+fn same_row(list: &str, key: RowKey, a: &Value, b: &Value) -> bool {
+    fn number(r: &Value) -> &str {
+        r.get("number").and_then(Value::as_str).unwrap_or_default()
+    }
+    key(a) == key(b) || (list == "phoneNumbers" && same_phone(number(a), number(b)))
 }
 
 fn describe(list: &str, row: &Value) -> String {
@@ -923,6 +937,26 @@ impl crate::capsule::refdata::WebLinked for Account {
 mod tests {
     use super::*;
     use crate::capsule::map::fixture;
+
+    #[test]
+    fn a_number_the_record_has_in_another_form_is_not_added_again() {
+        let current =
+            json!({"phoneNumbers": [{"id": 7, "number": "+44 7700 900123", "type": "Work"}]});
+        let mut body = Map::new();
+        body.insert(
+            "phoneNumbers".into(),
+            json!([{"number": "07700 900123"}, {"number": "07700 900999"}]),
+        );
+        reconcile_rows(&mut body, &current).unwrap();
+        assert_eq!(body["phoneNumbers"], json!([{"number": "07700 900999"}]));
+        let mut body = Map::new();
+        body.insert(
+            "phoneNumbers".into(),
+            json!([{"number": "+447700900123", "_delete": true}]),
+        );
+        reconcile_rows(&mut body, &current).unwrap();
+        assert_eq!(body["phoneNumbers"], json!([{"id": 7, "_delete": true}]));
+    }
 
     #[test]
     fn website_services_are_read_in_any_spelling_and_unknown_ones_named() {
