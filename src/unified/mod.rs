@@ -100,6 +100,16 @@ pub struct Tag {
     pub name: String,
 }
 
+/// A person's first and last name together; `None` when both are missing or blank.
+pub fn person_name(first: Option<&str>, last: Option<&str>) -> Option<String> {
+    let parts: Vec<&str> = [first, last]
+        .into_iter()
+        .flatten()
+        .filter(|n| !n.trim().is_empty())
+        .collect();
+    (!parts.is_empty()).then(|| parts.join(" "))
+}
+
 /// What a record is called, as a person would read it: its `name`, a contact's first and last
 /// name (whole records carry those instead of `name`), or a task's subject or an entry's text.
 pub fn title_of(record: &Value) -> Option<String> {
@@ -112,12 +122,8 @@ pub fn title_of(record: &Value) -> Option<String> {
     if let Some(n) = text("name") {
         return Some(n.to_owned());
     }
-    let person: Vec<&str> = [text("first_name"), text("last_name")]
-        .into_iter()
-        .flatten()
-        .collect();
-    if !person.is_empty() {
-        return Some(person.join(" "));
+    if let Some(n) = person_name(text("first_name"), text("last_name")) {
+        return Some(n);
     }
     text("subject")
         .or_else(|| text("content"))

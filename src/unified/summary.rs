@@ -66,12 +66,8 @@ pub fn preview(text: Option<String>) -> Option<String> {
 
 impl Summary for Contact {
     fn summary(self) -> Self {
-        let name = [self.first_name.as_deref(), self.last_name.as_deref()]
-            .into_iter()
-            .flatten()
-            .filter(|n| !n.trim().is_empty())
-            .collect::<Vec<_>>()
-            .join(" ");
+        let name = super::person_name(self.first_name.as_deref(), self.last_name.as_deref())
+            .unwrap_or_default();
         Contact {
             // `name` is first and last name together: one form, not two.
             name: self.name.or(Some(name)),
