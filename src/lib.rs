@@ -11,6 +11,8 @@
 //!   allow-lists), checks arguments, and runs each call under its cancellation token.
 //! - [`transport`] serves it over stdio and streamable HTTP; [`config`] reads flags and
 //!   environment once at start-up.
+//! - [`team`] lets everyone on a shared HTTP server act in Capsule as themselves, with the
+//!   state replicas share behind one store.
 //! - [`sandbox`] is an in-process Capsule that answers the same paths, envelopes, status codes
 //!   and headers as the real API: the ground of every test and a way to try the server.
 
@@ -25,6 +27,7 @@ pub mod prompts;
 pub mod resources;
 pub mod sandbox;
 pub mod server;
+pub mod team;
 pub mod tools;
 pub mod transport;
 pub mod unified;

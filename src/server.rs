@@ -129,7 +129,7 @@ impl Registry {
 /// which shares the app, registry and completion cache but starts its own session state (the
 /// MCP log level).
 pub struct CapsuleMcp {
-    app: Arc<App>,
+    apps: Apps,
     registry: Arc<Registry>,
     completions: Arc<completions::Cache>,
     /// The level `logging/setLevel` asked for; no log notifications until a client sets one.
@@ -139,7 +139,7 @@ pub struct CapsuleMcp {
 impl Clone for CapsuleMcp {
     fn clone(&self) -> Self {
         Self {
-            app: self.app.clone(),
+            apps: self.apps.clone(),
             registry: self.registry.clone(),
             completions: self.completions.clone(),
             log_level: Arc::default(),
@@ -161,10 +161,29 @@ fn rank(l: LoggingLevel) -> u8 {
     }
 }
 
+/// Whom calls act as: the one configured credential, or on a team server the person the
+/// request's MCP token belongs to.
+#[derive(Clone)]
+enum Apps {
+    One(Arc<App>),
+    People(Arc<crate::team::people::People>),
+}
+
 impl CapsuleMcp {
     pub fn new(app: Arc<App>, registry: Arc<Registry>) -> Self {
         Self {
-            app,
+            apps: Apps::One(app),
+            registry,
+            completions: Arc::default(),
+            log_level: Arc::default(),
+        }
+    }
+
+    /// A team server: every request runs as the [`Person`](crate::team::person::Person) the
+    /// HTTP front end put into its extensions.
+    pub fn for_people(people: Arc<crate::team::people::People>, registry: Arc<Registry>) -> Self {
+        Self {
+            apps: Apps::People(people),
             registry,
             completions: Arc::default(),
             log_level: Arc::default(),
@@ -193,6 +212,28 @@ impl CapsuleMcp {
         &self.registry
     }
 
+    /// The app this request acts through.
+    fn app_for(&self, ctx: &RequestContext<RoleServer>) -> Result<Arc<App>, McpError> {
+        match &self.apps {
+            Apps::One(app) => Ok(app.clone()),
+            Apps::People(people) => {
+                let person = ctx
+                    .extensions
+                    .get::<axum::http::request::Parts>()
+                    .and_then(|p| p.extensions.get::<crate::team::person::Person>())
+                    .ok_or_else(|| {
+                        McpError::invalid_request(
+                            "this team server needs a signed-in person for every request",
+                            None,
+                        )
+                    })?;
+                people
+                    .app_for(person)
+                    .map_err(|e| McpError::internal_error(e.to_string(), None))
+            }
+        }
+    }
+
     /// Runs one tool outside MCP (for `capsule-mcp call`): Ok is the structured result, Err the
     /// error body.
     pub async fn call_direct(
@@ -204,7 +245,11 @@ impl CapsuleMcp {
             return Err(serde_json::json!({"error": {"code": "unknown_tool",
                 "message": format!("unknown tool `{name}`; see `capsule-mcp tools`")}}));
         };
-        spec.call(self.app.clone(), args, CallCx::default())
+        let Apps::One(app) = &self.apps else {
+            return Err(serde_json::json!({"error": {"code": "team_server",
+                "message": "a team server runs calls only for signed-in people, over HTTP"}}));
+        };
+        spec.call(app.clone(), args, CallCx::default())
             .await
             .map_err(|e| e.to_value())
     }
@@ -270,7 +315,7 @@ impl ServerHandler for CapsuleMcp {
         let started = Instant::now();
         let peer = ctx.peer.clone();
         let asks = confirm::can_ask(ctx.protocol_version(), ctx.client_capabilities().as_ref());
-        let app = self.app.clone();
+        let app = self.app_for(&ctx)?;
         let registry = self.registry.clone();
         let run = async move {
             if asks {
@@ -348,9 +393,9 @@ impl ServerHandler for CapsuleMcp {
     async fn read_resource(
         &self,
         request: ReadResourceRequestParams,
-        _ctx: RequestContext<RoleServer>,
+        ctx: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, McpError> {
-        let value = resources::read(self.app.clone(), &self.registry, &request.uri).await?;
+        let value = resources::read(self.app_for(&ctx)?, &self.registry, &request.uri).await?;
         Ok(ReadResourceResponse::Complete(ReadResourceResult::new(
             vec![resources::contents(&request.uri, &value)],
         )))
@@ -370,10 +415,10 @@ impl ServerHandler for CapsuleMcp {
     async fn get_prompt(
         &self,
         request: GetPromptRequestParams,
-        _ctx: RequestContext<RoleServer>,
+        ctx: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, McpError> {
         let result = prompts::get(
-            self.app.clone(),
+            self.app_for(&ctx)?,
             &self.registry,
             &request.name,
             request.arguments,
@@ -385,10 +430,10 @@ impl ServerHandler for CapsuleMcp {
     async fn complete(
         &self,
         request: CompleteRequestParams,
-        _ctx: RequestContext<RoleServer>,
+        ctx: RequestContext<RoleServer>,
     ) -> Result<CompleteResult, McpError> {
         let info = completions::complete(
-            self.app.clone(),
+            self.app_for(&ctx)?,
             &self.registry,
             &self.completions,
             &request,
