@@ -167,7 +167,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             opts.validate().map_err(anyhow::Error::msg)?;
             let shutdown = CancellationToken::new();
-            let bound = http::bind(move || server.clone(), opts, shutdown.clone()).await?;
+            // Stateless tools/calls skip rmcp's per-request service (see transport/http/direct.rs).
+            let direct: Arc<dyn http::DirectCalls> = Arc::new(server.clone());
+            let bound =
+                http::bind_with(move || server.clone(), Some(direct), opts, shutdown.clone())
+                    .await?;
             // Tests and scripts read this line to find the port.
             eprintln!("capsule-mcp listening on http://{}/mcp", bound.addr);
             let stop = shutdown.clone();

@@ -214,12 +214,18 @@ impl CapsuleMcp {
 
     /// The app this request acts through.
     fn app_for(&self, ctx: &RequestContext<RoleServer>) -> Result<Arc<App>, McpError> {
+        self.app_for_parts(ctx.extensions.get::<axum::http::request::Parts>())
+    }
+
+    /// The app a request with these HTTP parts (none over stdio) acts through.
+    fn app_for_parts(
+        &self,
+        parts: Option<&axum::http::request::Parts>,
+    ) -> Result<Arc<App>, McpError> {
         match &self.apps {
             Apps::One(app) => Ok(app.clone()),
             Apps::People(people) => {
-                let person = ctx
-                    .extensions
-                    .get::<axum::http::request::Parts>()
+                let person = parts
                     .and_then(|p| p.extensions.get::<crate::team::person::Person>())
                     .ok_or_else(|| {
                         McpError::invalid_request(
@@ -252,6 +258,112 @@ impl CapsuleMcp {
         spec.call(app.clone(), args, CallCx::default())
             .await
             .map_err(|e| e.to_value())
+    }
+}
+
+/// One finished tool call: the result, and what the log event says of it.
+struct Done {
+    result: CallToolResult,
+    tool: String,
+    ms: u64,
+    capsule_requests: u64,
+    error_code: Option<String>,
+}
+
+impl Done {
+    fn level(&self) -> LoggingLevel {
+        if self.error_code.is_some() {
+            LoggingLevel::Warning
+        } else {
+            LoggingLevel::Info
+        }
+    }
+
+    fn event(&self) -> serde_json::Value {
+        let mut event = serde_json::json!({"event": "tool_call", "tool": self.tool,
+            "outcome": if self.error_code.is_some() { "error" } else { "ok" },
+            "duration_ms": self.ms, "capsule_requests": self.capsule_requests});
+        if let Some(code) = &self.error_code {
+            event["error_code"] = code.as_str().into();
+        }
+        event
+    }
+}
+
+impl CapsuleMcp {
+    /// Runs one tool call under `cx.ct`: a tool's failure is an `isError` result; `Err` is a
+    /// protocol fault (unknown tool, cancelled). `confirm_with` is the peer to ask before a
+    /// delete, when the client can be asked.
+    async fn run_call(
+        &self,
+        request: CallToolRequestParams,
+        app: Arc<App>,
+        cx: CallCx,
+        confirm_with: Option<rmcp::Peer<RoleServer>>,
+    ) -> Result<Done, McpError> {
+        let Some(spec) = self.registry.get(&request.name) else {
+            return Err(McpError::invalid_params(
+                format!("unknown tool `{}`", request.name),
+                None,
+            ));
+        };
+        let tool = request.name.to_string();
+        let started = Instant::now();
+        let ct = cx.ct.clone();
+        let registry = self.registry.clone();
+        let run = async move {
+            if let Some(peer) = &confirm_with {
+                confirm::before_delete(&app, &registry, spec, request.arguments.as_ref(), peer)
+                    .await?;
+            }
+            spec.call(app, request.arguments, cx).await
+        };
+        let (outcome, capsule_requests) = tokio::select! {
+            // Dropping the call drops its in-flight Capsule request (the connection closes).
+            _ = ct.cancelled() => {
+                tracing::info!(%tool, "call cancelled");
+                return Err(McpError::internal_error("cancelled", None));
+            }
+            r = crate::capsule::client::tally(run) => r,
+        };
+        let ms = started.elapsed().as_millis() as u64;
+        let (result, error_code) = match outcome {
+            Ok(value) => {
+                tracing::info!(%tool, ms, capsule_requests, "call ok");
+                (CallToolResult::structured(value), None)
+            }
+            Err(e) => {
+                tracing::info!(%tool, ms, capsule_requests, code = e.code(), status = e.status(), "call failed");
+                (error_result(&e), Some(e.code().to_owned()))
+            }
+        };
+        Ok(Done {
+            result,
+            tool,
+            ms,
+            capsule_requests,
+            error_code,
+        })
+    }
+}
+
+impl crate::transport::http::DirectCalls for CapsuleMcp {
+    fn knows(&self, tool: &str) -> bool {
+        self.registry.get(tool).is_some()
+    }
+
+    fn call(
+        &self,
+        params: CallToolRequestParams,
+        parts: axum::http::request::Parts,
+    ) -> crate::transport::http::BoxFuture<'_, Result<CallToolResult, McpError>> {
+        Box::pin(async move {
+            let app = self.app_for_parts(Some(&parts))?;
+            // Stateless: no peer to notify or ask (no progress, no log level, no
+            // elicitation), as when rmcp serves the request on its own.
+            let cx = CallCx::default();
+            Ok(self.run_call(params, app, cx, None).await?.result)
+        })
     }
 }
 
@@ -300,61 +412,17 @@ impl ServerHandler for CapsuleMcp {
         request: CallToolRequestParams,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
-        let Some(spec) = self.registry.get(&request.name) else {
-            return Err(McpError::invalid_params(
-                format!("unknown tool `{}`", request.name),
-                None,
-            ));
-        };
-        let name = request.name.to_string();
+        let app = self.app_for(&ctx)?;
         let cx = CallCx {
             peer: Some(ctx.peer.clone()),
             progress_token: ctx.meta.get_progress_token(),
             ct: ctx.ct.clone(),
         };
-        let started = Instant::now();
-        let peer = ctx.peer.clone();
         let asks = confirm::can_ask(ctx.protocol_version(), ctx.client_capabilities().as_ref());
-        let app = self.app_for(&ctx)?;
-        let registry = self.registry.clone();
-        let run = async move {
-            if asks {
-                confirm::before_delete(&app, &registry, spec, request.arguments.as_ref(), &peer)
-                    .await?;
-            }
-            spec.call(app, request.arguments, cx).await
-        };
-        let (outcome, capsule_requests) = tokio::select! {
-            // Dropping the call drops its in-flight Capsule request (the connection closes).
-            _ = ctx.ct.cancelled() => {
-                tracing::info!(tool = %name, "call cancelled");
-                return Err(McpError::internal_error("cancelled", None));
-            }
-            r = crate::capsule::client::tally(run) => r,
-        };
-        let ms = started.elapsed().as_millis() as u64;
-        let (result, level, error_code) = match outcome {
-            Ok(value) => {
-                tracing::info!(tool = %name, ms, capsule_requests, "call ok");
-                (CallToolResult::structured(value), LoggingLevel::Info, None)
-            }
-            Err(e) => {
-                tracing::info!(tool = %name, ms, capsule_requests, code = e.code(), status = e.status(), "call failed");
-                let code = e.code().to_owned();
-                (error_result(&e), LoggingLevel::Warning, Some(code))
-            }
-        };
-        self.log(&ctx, level, || {
-            let mut event = serde_json::json!({"event": "tool_call", "tool": name,
-                "outcome": if error_code.is_some() { "error" } else { "ok" },
-                "duration_ms": ms, "capsule_requests": capsule_requests});
-            if let Some(code) = error_code {
-                event["error_code"] = code.into();
-            }
-            event
-        })
-        .await;
-        Ok(result.into())
+        let confirm_with = asks.then(|| ctx.peer.clone());
+        let done = self.run_call(request, app, cx, confirm_with).await?;
+        self.log(&ctx, done.level(), || done.event()).await;
+        Ok(done.result.into())
     }
 
     async fn set_level(

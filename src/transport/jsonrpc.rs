@@ -9,12 +9,12 @@
 
 #[allow(deprecated)] // logging/setLevel and resources/(un)subscribe are still legacy methods
 use rmcp::model::{
-    CallToolRequest, CancelTaskRequest, ClientJsonRpcMessage, ClientNotification, ClientRequest,
-    CompleteRequest, DiscoverRequest, GetPromptRequest, GetSkillRequest, GetTaskRequest,
-    InitializeRequest, JsonRpcRequest, ListPromptsRequest, ListResourceTemplatesRequest,
-    ListResourcesRequest, ListSkillsRequest, ListToolsRequest, PaginatedRequestParams, PingRequest,
-    ReadResourceRequest, RequestId, SetLevelRequest, SubscribeRequest, UnsubscribeRequest,
-    UpdateTaskRequest,
+    CallToolRequest, CallToolRequestParams, CancelTaskRequest, ClientJsonRpcMessage,
+    ClientNotification, ClientRequest, CompleteRequest, DiscoverRequest, GetPromptRequest,
+    GetSkillRequest, GetTaskRequest, InitializeRequest, JsonRpcRequest, ListPromptsRequest,
+    ListResourceTemplatesRequest, ListResourcesRequest, ListSkillsRequest, ListToolsRequest,
+    PaginatedRequestParams, PingRequest, ReadResourceRequest, RequestId, RequestMetaObject,
+    SetLevelRequest, SubscribeRequest, UnsubscribeRequest, UpdateTaskRequest,
 };
 use serde::{Deserialize as _, de::DeserializeOwned};
 use serde_json::{Value, json};
@@ -38,6 +38,9 @@ pub enum Inbound {
         method: String,
         /// The `protocolVersion` an `initialize` asks for.
         initialize_version: Option<String>,
+        /// A `tools/call`'s params, parsed, so a stateless server can run it without parsing
+        /// the body again.
+        call: Option<Box<CallToolRequestParams>>,
     },
     /// A notification; `cancelled` is the request a `notifications/cancelled` gives up.
     Notification { cancelled: Option<RequestId> },
@@ -120,10 +123,12 @@ fn screen_fast(bytes: &[u8]) -> Option<Inbound> {
                 }
                 _ => None,
             };
+            let method = method.to_owned();
             Some(Inbound::Request {
-                method: method.to_owned(),
+                method,
                 id: request.id,
                 initialize_version,
+                call: tool_call(request.request),
             })
         }
         ClientJsonRpcMessage::Notification(notification) => {
@@ -136,6 +141,20 @@ fn screen_fast(bytes: &[u8]) -> Option<Inbound> {
         ClientJsonRpcMessage::Response(_) | ClientJsonRpcMessage::Error(_) => {
             Some(Inbound::Response)
         }
+    }
+}
+
+/// A `tools/call`'s params, with the `_meta` rmcp parsed into the request's extensions put
+/// back, so whoever runs it sees a progress token or other metadata.
+fn tool_call(request: ClientRequest) -> Option<Box<CallToolRequestParams>> {
+    match request {
+        ClientRequest::CallToolRequest(mut call) => {
+            if let Some(meta) = call.extensions.remove::<RequestMetaObject>() {
+                call.params.meta = Some(meta);
+            }
+            Some(Box::new(call.params))
+        }
+        _ => None,
     }
 }
 
@@ -186,6 +205,7 @@ fn screen_slow(bytes: &[u8]) -> Result<Inbound, Rejection> {
                 method: request.request.method().to_owned(),
                 id: request.id,
                 initialize_version,
+                call: tool_call(request.request),
             })
         }
         ClientJsonRpcMessage::Notification(notification) => {
@@ -343,6 +363,20 @@ mod tests {
     }
 
     #[test]
+    fn a_tool_call_keeps_its_params_and_meta() {
+        let call = br#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"t","arguments":{"a":1},"_meta":{"progressToken":7}}}"#;
+        let Ok(Inbound::Request {
+            call: Some(params), ..
+        }) = screen(call)
+        else {
+            panic!("a tools/call request");
+        };
+        assert_eq!(params.name, "t");
+        assert_eq!(params.arguments.unwrap()["a"], 1);
+        assert!(params.meta.unwrap().get_progress_token().is_some());
+    }
+
+    #[test]
     fn good_messages_are_classified() {
         let init = br#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"0"}}}"#;
         assert_eq!(
@@ -351,6 +385,7 @@ mod tests {
                 id: NumberOrString::Number(1),
                 method: "initialize".into(),
                 initialize_version: Some("2025-06-18".into()),
+                call: None,
             }
         );
         let cancel =

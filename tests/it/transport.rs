@@ -898,3 +898,54 @@ async fn userinfo_in_the_api_url_is_a_start_up_error() {
         );
     }
 }
+
+/// The answer to one stateless `tools/call`, as JSON, and its status and content type.
+async fn stateless_call(url: &str, params: Value) -> (u16, String, Value) {
+    let resp = post(url)
+        .header("mcp-protocol-version", "2025-06-18")
+        .body(json!({"jsonrpc":"2.0","id":41,"method":"tools/call","params": params}).to_string())
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let ct = resp
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    (status, ct, resp.json().await.unwrap())
+}
+
+/// Stateless `tools/call`s are answered by the server's direct path (issue 14) unless they
+/// carry `_meta`, which sends them through rmcp: the two answers must be the same, for a
+/// record, a page, a tool error and a refused argument.
+#[tokio::test]
+async fn a_stateless_tool_call_answers_the_same_on_the_direct_path_as_through_rmcp() {
+    let sb = sandbox().await;
+    let (_child, url) = http_server(&sb, &["--stateless"], &[]).await;
+    for (tool, args) in [
+        ("crm_get_contact", json!({"id": "102"})),
+        ("crm_list_contacts", json!({"limit": 3})),
+        ("crm_get_contact", json!({"id": "101"})),
+        ("crm_get_contact", json!({"id": "x", "nope": 1})),
+    ] {
+        let direct = stateless_call(&url, json!({"name": tool, "arguments": args})).await;
+        let through_rmcp = stateless_call(
+            &url,
+            json!({"name": tool, "arguments": args, "_meta": {"io.example/trace": "t"}}),
+        )
+        .await;
+        assert_eq!(direct, through_rmcp, "{tool} {args}");
+        assert_eq!(direct.0, 200);
+        assert!(direct.1.starts_with("application/json"), "{:?}", direct.1);
+        assert_eq!(direct.2["id"], 41);
+        assert!(
+            direct.2["result"]["content"][0]["text"].is_string(),
+            "{}",
+            direct.2
+        );
+    }
+    // An unknown tool is rmcp's to word, on either path.
+    let unknown = stateless_call(&url, json!({"name": "crm_nope", "arguments": {}})).await;
+    assert_eq!(unknown.2["error"]["code"], -32602, "{}", unknown.2);
+}

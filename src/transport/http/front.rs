@@ -35,6 +35,8 @@ pub(super) struct Front {
     pub max_body_bytes: usize,
     pub body_read_timeout: Duration,
     pub max_sessions: usize,
+    /// Stateless only: answers eligible `tools/call`s without rmcp.
+    pub direct: Option<Arc<dyn super::DirectCalls>>,
 }
 
 /// Raised by the session manager while it serves one `/mcp` request.
@@ -170,7 +172,20 @@ pub(super) async fn mcp_front(
         version: header_version(&parts.headers),
     };
     if parts.method == Method::POST && is_json(&parts.headers) {
-        match jsonrpc::screen(&bytes) {
+        let screened = match (jsonrpc::screen(&bytes), &front.direct) {
+            (
+                Ok(Inbound::Request {
+                    id,
+                    call: Some(call),
+                    ..
+                }),
+                Some(direct),
+            ) if super::direct::eligible(&parts.headers, &call, &**direct) => {
+                return super::direct::answer(&**direct, id, *call, parts).await;
+            }
+            (screened, _) => screened,
+        };
+        match screened {
             Ok(Inbound::Request {
                 id,
                 initialize_version,

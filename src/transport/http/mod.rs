@@ -25,6 +25,7 @@
 //! Nothing here logs `Authorization` headers or request/response bodies.
 
 mod conn;
+mod direct;
 mod front;
 mod guards;
 mod responses;
@@ -47,6 +48,7 @@ use secrecy::{ExposeSecret, SecretString};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+pub use direct::{BoxFuture, DirectCalls};
 pub(crate) use responses::error_response;
 
 /// Options for the streamable HTTP transport. `Default` is the safe local setup:
@@ -311,6 +313,21 @@ where
     S: rmcp::ServerHandler + Send + 'static,
     F: Fn() -> S + Send + Sync + 'static,
 {
+    bind_with(factory, None, opts, shutdown).await
+}
+
+/// [`bind`], and in stateless mode the `tools/call`s [`direct::eligible`] allows are answered
+/// by `direct` without rmcp's per-request service (the same answer, less work).
+pub async fn bind_with<S, F>(
+    factory: F,
+    direct: Option<Arc<dyn DirectCalls>>,
+    opts: HttpOptions,
+    shutdown: CancellationToken,
+) -> anyhow::Result<BoundHttp>
+where
+    S: rmcp::ServerHandler + Send + 'static,
+    F: Fn() -> S + Send + Sync + 'static,
+{
     opts.validate().map_err(anyhow::Error::msg)?;
     let guard = Arc::new(guards::Guard::new(&opts)?);
     let front = Arc::new(front::Front {
@@ -318,6 +335,7 @@ where
         max_body_bytes: opts.max_body_bytes,
         body_read_timeout: opts.body_read_timeout,
         max_sessions: opts.max_sessions,
+        direct: direct.filter(|_| opts.stateless),
     });
 
     let mut config = StreamableHttpServerConfig::default()

@@ -686,3 +686,112 @@ async fn json_answers_name_the_missing_method() {
         assert_eq!(v["error"]["message"], "Method not found: no/such", "{v}");
     }
 }
+
+/// Answers `echo` itself, with a mark rmcp's Echo never gives, so a test can tell who
+/// answered a stateless call.
+struct Marked;
+
+impl DirectCalls for Marked {
+    fn knows(&self, tool: &str) -> bool {
+        tool == "echo"
+    }
+
+    fn call(
+        &self,
+        params: CallToolRequestParams,
+        _parts: axum::http::request::Parts,
+    ) -> BoxFuture<'_, Result<rmcp::model::CallToolResult, rmcp::ErrorData>> {
+        Box::pin(async move {
+            let text = params
+                .arguments
+                .and_then(|a| a.get("text").cloned())
+                .unwrap_or_default();
+            Ok(rmcp::model::CallToolResult::success(vec![
+                rmcp::model::ContentBlock::text(format!("direct:{}", text.as_str().unwrap_or(""))),
+            ]))
+        })
+    }
+}
+
+async fn start_direct(opts: HttpOptions) -> Running {
+    let shutdown = CancellationToken::new();
+    let bound = bind_with(|| Echo, Some(Arc::new(Marked)), opts, shutdown.clone())
+        .await
+        .unwrap();
+    let addr = bound.addr;
+    let task = tokio::spawn(bound.serve());
+    Running {
+        addr,
+        shutdown,
+        task,
+    }
+}
+
+async fn echo_text(url: &str, params: Value, version: Option<&str>) -> String {
+    let mut req = mcp_post(url);
+    if let Some(v) = version {
+        req = req.header("mcp-protocol-version", v);
+    }
+    let resp = req
+        .body(
+            json!({"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": params})
+                .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["id"], 5, "{body}");
+    body["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn stateless_calls_that_need_nothing_of_rmcp_are_answered_directly_and_the_rest_by_rmcp() {
+    let server = start_direct(HttpOptions {
+        stateless: true,
+        ..opts()
+    })
+    .await;
+    let url = server.url();
+    let plain = json!({"name": "echo", "arguments": {"text": "hi"}});
+    assert_eq!(echo_text(&url, plain.clone(), None).await, "direct:hi");
+    assert_eq!(
+        echo_text(&url, plain.clone(), Some("2025-11-25")).await,
+        "direct:hi"
+    );
+    // Metadata (here a progress token) needs rmcp's stream: rmcp answers.
+    let with_meta =
+        json!({"name": "echo", "arguments": {"text": "hi"}, "_meta": {"progressToken": 1}});
+    assert_eq!(echo_text(&url, with_meta, None).await, "hi");
+
+    // With sessions the direct path is never taken, whatever the call.
+    let stateful = start_direct(opts()).await;
+    let init = initialize(&stateful.url()).await;
+    let sid = session_id(&init);
+    let resp = mcp_post(&stateful.url())
+        .header("mcp-session-id", &sid)
+        .header("mcp-protocol-version", "2025-06-18")
+        .body(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 202);
+    let resp = mcp_post(&stateful.url())
+        .header("mcp-session-id", &sid)
+        .header("mcp-protocol-version", "2025-06-18")
+        .body(
+            json!({"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": plain}).to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let text = resp.text().await.unwrap();
+    assert!(
+        text.contains("\"text\":\"hi\"") && !text.contains("direct:"),
+        "{text}"
+    );
+}

@@ -1,0 +1,206 @@
+//! Stateless `tools/call` without rmcp's per-request service.
+//!
+//! In stateless mode rmcp serves each request by building a one-shot transport, spawning a
+//! service loop for it and passing the answer back over channels — about a tenth of a call's
+//! CPU (issue 14). A `tools/call` that needs nothing of that machinery is answered here
+//! instead, from the message the front end already parsed: same handler
+//! ([`DirectCalls::call`] is the server's own tool path), same JSON-RPC answer, same status.
+//!
+//! "Needs nothing of it" is narrow on purpose ([`eligible`]); anything else goes to rmcp as
+//! before: a session id, a protocol version from 2026-07-28 (per-request metadata, standard
+//! headers), any `_meta` (a progress token needs a stream to notify on), an `Accept` rmcp
+//! would refuse, an unknown tool (rmcp words that error), input responses or request state.
+//! Cancellation is the same: a client that disconnects drops this future, and with it the
+//! call and its Capsule request.
+
+use std::{future::Future, pin::Pin};
+
+use axum::{
+    body::Body,
+    http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts},
+    response::Response,
+};
+use rmcp::{
+    ErrorData as McpError,
+    model::{
+        CallToolRequestParams, CallToolResult, ProtocolVersion, RequestId, ServerJsonRpcMessage,
+        ServerResult,
+    },
+};
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A server that can run a tool call on its own, outside rmcp's service.
+pub trait DirectCalls: Send + Sync + 'static {
+    /// Whether `tool` is one this server serves.
+    fn knows(&self, tool: &str) -> bool;
+
+    /// Runs the call as `tools/call` would in a stateless request: no peer, no progress.
+    /// `parts` are the request's, with whatever the front end put into their extensions.
+    fn call(
+        &self,
+        params: CallToolRequestParams,
+        parts: Parts,
+    ) -> BoxFuture<'_, Result<CallToolResult, McpError>>;
+}
+
+/// Whether this stateless `tools/call` can be answered without rmcp, with the same answer.
+pub(super) fn eligible(
+    headers: &HeaderMap,
+    call: &CallToolRequestParams,
+    direct: &dyn DirectCalls,
+) -> bool {
+    accepts_json_and_sse(headers)
+        && !headers.contains_key("mcp-session-id")
+        && pre_2026_version(headers)
+        && call.meta.as_ref().is_none_or(|m| m.0.0.is_empty())
+        && call.input_responses.is_none()
+        && call.request_state.is_none()
+        && direct.knows(&call.name)
+}
+
+/// rmcp answers 406 unless the client accepts both (its test: exact media-type essences).
+fn accepts_json_and_sse(headers: &HeaderMap) -> bool {
+    let (mut json, mut sse) = (false, false);
+    for value in headers.get_all(header::ACCEPT) {
+        let Ok(value) = value.to_str() else {
+            return false;
+        };
+        for item in value.split(',') {
+            let essence = item.split(';').next().unwrap_or_default().trim();
+            json |= essence.eq_ignore_ascii_case("application/json");
+            sse |= essence.eq_ignore_ascii_case("text/event-stream");
+        }
+    }
+    json && sse
+}
+
+/// One `MCP-Protocol-Version` header naming a known version before 2026-07-28, or none
+/// (which rmcp reads as 2025-03-26).
+fn pre_2026_version(headers: &HeaderMap) -> bool {
+    let mut values = headers.get_all("mcp-protocol-version").iter();
+    let Some(first) = values.next() else {
+        return true;
+    };
+    if values.next().is_some() {
+        return false;
+    }
+    let Ok(version) = first.to_str() else {
+        return false;
+    };
+    ProtocolVersion::KNOWN_VERSIONS
+        .iter()
+        .any(|v| v.as_str() == version && *v < ProtocolVersion::V_2026_07_28)
+}
+
+/// Runs the call and answers as rmcp's stateless JSON mode does: 200, one JSON-RPC message.
+pub(super) async fn answer(
+    direct: &dyn DirectCalls,
+    id: RequestId,
+    call: CallToolRequestParams,
+    parts: Parts,
+) -> Response {
+    let message = match direct.call(call, parts).await {
+        Ok(result) => {
+            // As rmcp's handler answers a peer before 2026-07-28: no `resultType`, no
+            // non-object structured output.
+            let mut result = ServerResult::CallToolResult(result);
+            result.strip_result_type_for_legacy_peer();
+            result.strip_non_object_output_for_legacy_peer();
+            ServerJsonRpcMessage::response(result, id)
+        }
+        Err(error) => ServerJsonRpcMessage::error(error, Some(id)),
+    };
+    match serde_json::to_vec(&message) {
+        Ok(body) => {
+            let mut response = Response::new(Body::from(body));
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            response
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "a tool result could not be serialised");
+            super::error_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                "Internal error",
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    struct Knows;
+    impl DirectCalls for Knows {
+        fn knows(&self, tool: &str) -> bool {
+            tool == "t"
+        }
+        fn call(
+            &self,
+            _: CallToolRequestParams,
+            _: Parts,
+        ) -> BoxFuture<'_, Result<CallToolResult, McpError>> {
+            Box::pin(async { Ok(CallToolResult::success(vec![])) })
+        }
+    }
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(*k, HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    const ACCEPT: (&str, &str) = ("accept", "application/json, text/event-stream");
+
+    #[test]
+    fn only_calls_rmcp_would_answer_the_same_way_are_taken() {
+        let call = CallToolRequestParams::new("t");
+        assert!(eligible(&headers(&[ACCEPT]), &call, &Knows));
+        assert!(eligible(
+            &headers(&[ACCEPT, ("mcp-protocol-version", "2025-11-25")]),
+            &call,
+            &Knows
+        ));
+        // Split Accept headers count together, as rmcp reads them.
+        assert!(eligible(
+            &headers(&[
+                ("accept", "application/json"),
+                ("accept", "text/event-stream")
+            ]),
+            &call,
+            &Knows
+        ));
+        for refused in [
+            headers(&[("accept", "application/json")]),
+            headers(&[("accept", "*/*")]),
+            headers(&[ACCEPT, ("mcp-session-id", "abc")]),
+            headers(&[ACCEPT, ("mcp-protocol-version", "2026-07-28")]),
+            headers(&[ACCEPT, ("mcp-protocol-version", "1999-01-01")]),
+            headers(&[
+                ACCEPT,
+                ("mcp-protocol-version", "2025-06-18"),
+                ("mcp-protocol-version", "2025-06-18"),
+            ]),
+        ] {
+            assert!(!eligible(&refused, &call, &Knows), "{refused:?}");
+        }
+        assert!(!eligible(
+            &headers(&[ACCEPT]),
+            &CallToolRequestParams::new("other"),
+            &Knows
+        ));
+        let mut with_meta = CallToolRequestParams::new("t");
+        with_meta.meta = Some(rmcp::model::RequestMetaObject::with_progress_token(
+            rmcp::model::ProgressToken(rmcp::model::NumberOrString::Number(1)),
+        ));
+        assert!(!eligible(&headers(&[ACCEPT]), &with_meta, &Knows));
+    }
+}
