@@ -11,11 +11,14 @@
 mod file;
 mod map;
 mod memory;
+mod redis;
+pub mod redis_server;
 
 use std::{future::Future, path::Path, pin::Pin, sync::Arc, time::Duration};
 
 pub use file::FileStore;
 pub use memory::MemoryStore;
+pub use redis::RedisStore;
 
 /// The schemes `--state-url` accepts, for the error that names them.
 const SCHEMES: &str = "redis://[:password@]host[:port][/db] (several processes or replicas), \
@@ -53,6 +56,7 @@ async fn open_file(dir: std::path::PathBuf) -> Result<Arc<dyn StateStore>, Store
 async fn open_url(url: &str) -> Result<Arc<dyn StateStore>, StoreError> {
     let scheme = url.split_once(':').map(|(s, _)| s.to_ascii_lowercase());
     match scheme.as_deref() {
+        Some("redis" | "rediss") => Ok(Arc::new(RedisStore::connect(url).await?)),
         Some("memory") => Ok(Arc::new(MemoryStore::new())),
         Some("file") => {
             let dir = url
