@@ -109,6 +109,20 @@ fn backend_for(setting: &str, keyring_available: impl FnOnce() -> bool) -> Backe
     }
 }
 
+/// `$CAPSULE_MCP_CONFIG_DIR`, else the OS config directory's `capsule-mcp`
+/// (`~/.config/capsule-mcp` on Linux): where the login and the team server's state live.
+pub fn config_dir() -> Result<PathBuf, StoreError> {
+    match std::env::var_os("CAPSULE_MCP_CONFIG_DIR").filter(|v| !v.is_empty()) {
+        Some(dir) => Ok(PathBuf::from(dir)),
+        None => Ok(dirs::config_dir()
+            .ok_or_else(|| StoreError::Io {
+                path: "the config directory".into(),
+                message: "no home or config directory is known; set CAPSULE_MCP_CONFIG_DIR".into(),
+            })?
+            .join("capsule-mcp")),
+    }
+}
+
 /// The stored credentials (keyring or file) and the lock file beside them.
 #[derive(Debug, Clone)]
 pub struct TokenFile {
@@ -168,16 +182,7 @@ impl TokenFile {
     /// `$CAPSULE_MCP_CONFIG_DIR/credentials.json`, else the OS config directory
     /// (`~/.config/capsule-mcp/credentials.json` on Linux).
     pub fn default_location() -> Result<Self, StoreError> {
-        let dir = match std::env::var_os("CAPSULE_MCP_CONFIG_DIR").filter(|v| !v.is_empty()) {
-            Some(dir) => PathBuf::from(dir),
-            None => dirs::config_dir()
-                .ok_or_else(|| StoreError::Io {
-                    path: "the config directory".into(),
-                    message: "no home or config directory is known; set CAPSULE_MCP_CONFIG_DIR"
-                        .into(),
-                })?
-                .join("capsule-mcp"),
-        };
+        let dir = config_dir()?;
         Ok(Self::with_backend(
             dir.join("credentials.json"),
             choose_backend(),

@@ -198,3 +198,9 @@ pub fn ids(list: &Value) -> Vec<String> {
 pub fn empty() -> Value {
     json!({})
 }
+
+/// A throwaway `redis-server` on a free loopback port for tests where replicas share a Redis
+/// (`.url(db)`); killed on drop. Fails loudly, saying what to install, when there is none.
+pub fn redis_server() -> capsule_mcp::team::store::redis_server::RedisServer {
+    capsule_mcp::team::store::redis_server::RedisServer::start().unwrap_or_else(|e| panic!("{e}"))
+}

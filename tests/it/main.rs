@@ -21,6 +21,7 @@ mod real_clients;
 mod records;
 mod sandbox;
 mod shape;
+mod state;
 mod stdio;
 mod tasks;
 mod tokens;

@@ -8,19 +8,76 @@
 //! refreshes (`put_new` as a lock, `delete_if` to release it), one-use authorization codes and
 //! rotated refresh tokens (`take`), and shared rate holds (`raise`) are built on.
 
+mod file;
+mod map;
 mod memory;
+mod redis;
+pub mod redis_server;
 
-use std::{future::Future, pin::Pin, time::Duration};
+use std::{future::Future, path::Path, pin::Pin, sync::Arc, time::Duration};
 
+pub use file::FileStore;
 pub use memory::MemoryStore;
+pub use redis::RedisStore;
 
-/// The store a server runs with: the embedded engine without a URL, Redis for `redis://…`.
-pub async fn open(url: Option<&str>) -> Result<std::sync::Arc<dyn StateStore>, StoreError> {
-    match url {
-        None => Ok(std::sync::Arc::new(MemoryStore::new())),
-        Some(_) => Err(StoreError(
-            "only the embedded store is built so far; leave --state-url unset".into(),
-        )),
+/// The schemes `--state-url` accepts, for the error that names them.
+const SCHEMES: &str = "redis://[:password@]host[:port][/db] (several processes or replicas), \
+    file:///directory (the embedded store in that directory), memory: (nothing survives the \
+    process; for tests); or leave it unset for the embedded store in the config directory";
+
+/// The store a server runs with: the embedded file engine in the config directory without a
+/// URL, Redis for `redis://…` (connected and pinged, so a wrong URL fails at start-up).
+pub async fn open(url: Option<&str>) -> Result<Arc<dyn StateStore>, StoreError> {
+    match given(url) {
+        None => open_file(FileStore::default_dir()?).await,
+        Some(url) => open_url(url).await,
+    }
+}
+
+/// As [`open`], with the embedded engine in `dir` instead of the config directory.
+pub async fn open_in(url: Option<&str>, dir: &Path) -> Result<Arc<dyn StateStore>, StoreError> {
+    match given(url) {
+        None => open_file(dir.to_path_buf()).await,
+        Some(url) => open_url(url).await,
+    }
+}
+
+fn given(url: Option<&str>) -> Option<&str> {
+    url.map(str::trim).filter(|u| !u.is_empty())
+}
+
+async fn open_file(dir: std::path::PathBuf) -> Result<Arc<dyn StateStore>, StoreError> {
+    let store = tokio::task::spawn_blocking(move || FileStore::open_in(&dir))
+        .await
+        .map_err(|e| StoreError(format!("file: opening did not finish: {e}")))??;
+    Ok(Arc::new(store))
+}
+
+async fn open_url(url: &str) -> Result<Arc<dyn StateStore>, StoreError> {
+    let scheme = url.split_once(':').map(|(s, _)| s.to_ascii_lowercase());
+    match scheme.as_deref() {
+        Some("redis" | "rediss") => Ok(Arc::new(RedisStore::connect(url).await?)),
+        Some("memory") => Ok(Arc::new(MemoryStore::new())),
+        Some("file") => {
+            let dir = url
+                .get(..8)
+                .filter(|p| p.eq_ignore_ascii_case("file:///"))
+                .and_then(|_| url::Url::parse(url).ok())
+                .and_then(|u| u.to_file_path().ok())
+                .ok_or_else(|| {
+                    StoreError(format!(
+                        "file: `{url}` is not a file URL of a directory; write file:///absolute/path"
+                    ))
+                })?;
+            open_file(dir).await
+        }
+        // Scheme only: the rest of the URL may hold a password.
+        Some(other) => Err(StoreError(format!(
+            "--state-url with scheme `{other}:` is not supported; use {SCHEMES}"
+        ))),
+        None => Err(StoreError(format!(
+            "--state-url is not a URL; use {SCHEMES}"
+        ))),
     }
 }
 
@@ -167,5 +224,50 @@ pub(crate) mod contract {
             taken += usize::from(t.await.unwrap());
         }
         assert_eq!(taken, 1);
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::{open, open_in};
+
+    #[tokio::test]
+    async fn without_a_url_the_embedded_file_engine_opens_in_the_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open_in(None, dir.path()).await.unwrap();
+        assert_eq!(
+            store.describe(),
+            format!("file {}", dir.path().join("team-state.json").display())
+        );
+        let blank = open_in(Some("  "), dir.path()).await.err().unwrap();
+        assert!(
+            blank.to_string().contains("another capsule-mcp process"),
+            "{blank}"
+        );
+    }
+
+    #[tokio::test]
+    async fn memory_and_file_urls_open_their_engines() {
+        assert_eq!(open(Some("memory:")).await.unwrap().describe(), "memory");
+        let dir = tempfile::tempdir().unwrap();
+        let url = url::Url::from_directory_path(dir.path()).unwrap();
+        let store = open(Some(url.as_str())).await.unwrap();
+        assert!(
+            store.describe().starts_with("file "),
+            "{}",
+            store.describe()
+        );
+        let e = open(Some("file:relative")).await.err().unwrap().to_string();
+        assert!(e.contains("file:///absolute/path"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn an_unknown_scheme_is_refused_naming_the_accepted_ones_and_not_the_url() {
+        for url in ["postgres://me:hunter2@db/x", "hunter2"] {
+            let e = open(Some(url)).await.err().unwrap().to_string();
+            assert!(e.contains("redis://") && e.contains("memory:"), "{e}");
+            assert!(!e.contains("hunter2"), "{e}");
+        }
     }
 }
