@@ -1,0 +1,352 @@
+//! Team-server people against a real sandbox Capsule on loopback. Two [`People`] on one store
+//! are two replicas sharing that store (the memory engine here; any engine behaves the same),
+//! so cross-replica behaviour is proven in one process. Counts come from the sandbox's stats.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::{sync::Arc, time::Duration};
+
+use base64::Engine as _;
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{Value, json};
+
+use super::{
+    people::People,
+    person::{CapsuleGrant, Person, load_grant, save_grant},
+    seal::Sealer,
+    store::{MemoryStore, StateStore},
+};
+use crate::{
+    app::App,
+    capsule::{client::ClientOptions, oauth::OAuthApp},
+    sandbox::{Sandbox, SandboxOptions},
+    server::{Registry, Selection},
+    tools::{CallCx, ToolError},
+};
+
+const CLIENT_ID: &str = "capsule-mcp-team-tests";
+
+fn encode(pairs: &[(&str, &str)]) -> String {
+    url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish()
+}
+
+struct World {
+    sb: Sandbox,
+    store: Arc<dyn StateStore>,
+    sealer: Arc<Sealer>,
+    registry: Arc<Registry>,
+}
+
+async fn world() -> World {
+    let sb = Sandbox::start(([127, 0, 0, 1], 0).into(), SandboxOptions::default())
+        .await
+        .unwrap();
+    let key = SecretString::from(base64::engine::general_purpose::STANDARD.encode([5u8; 32]));
+    World {
+        sb,
+        store: Arc::new(MemoryStore::new()),
+        sealer: Arc::new(Sealer::from_base64(&key).unwrap()),
+        registry: Arc::new(Registry::build(&Selection::default()).unwrap()),
+    }
+}
+
+impl World {
+    /// One replica of the team server: its own `People` over the shared store.
+    fn replica(&self, call_budget: Duration) -> Arc<People> {
+        let capsule = OAuthApp::for_api_url(
+            &self.sb.api_url(),
+            CLIENT_ID.into(),
+            SecretString::from("team-tests-secret"),
+        )
+        .unwrap();
+        People::new(
+            self.store.clone(),
+            self.sealer.clone(),
+            capsule,
+            ClientOptions {
+                api_url: self.sb.api_url(),
+                call_budget,
+                ..Default::default()
+            },
+            Duration::from_secs(600),
+            false,
+        )
+        .unwrap()
+    }
+
+    async fn stats(&self) -> Value {
+        reqwest::get(format!("{}/_sandbox/stats", self.sb.base_url()))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    async fn refresh_grants(&self) -> (u64, u64) {
+        let s = self.stats().await;
+        (
+            s["grants"]["refresh_token"].as_u64().unwrap_or(0),
+            s["token_requests"]["refresh_token"].as_u64().unwrap_or(0),
+        )
+    }
+
+    async fn token_endpoint(&self, form: &[(&str, &str)]) -> Value {
+        let resp = reqwest::Client::new()
+            .post(format!("{}/oauth/token", self.sb.base_url()))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(encode(form))
+            .send()
+            .await
+            .unwrap();
+        assert!(resp.status().is_success(), "{}", resp.text().await.unwrap());
+        resp.json().await.unwrap()
+    }
+
+    /// A Capsule grant minted through the sandbox's OAuth endpoints, as a browser and the
+    /// server's callback would (the sandbox approves at once).
+    async fn mint_grant(&self) -> CapsuleGrant {
+        let redirect = "http://127.0.0.1:9/callback";
+        let browser = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let approve = browser
+            .get(format!(
+                "{}/oauth/authorise?{}",
+                self.sb.base_url(),
+                encode(&[
+                    ("response_type", "code"),
+                    ("client_id", CLIENT_ID),
+                    ("redirect_uri", redirect),
+                    ("state", "s"),
+                ])
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(approve.status(), 302);
+        let location = url::Url::parse(approve.headers()["location"].to_str().unwrap()).unwrap();
+        let code = location
+            .query_pairs()
+            .find(|(k, _)| k == "code")
+            .unwrap()
+            .1
+            .into_owned();
+        let t = self
+            .token_endpoint(&[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("client_id", CLIENT_ID),
+                ("client_secret", "team-tests-secret"),
+                ("redirect_uri", redirect),
+            ])
+            .await;
+        CapsuleGrant {
+            access_token: SecretString::from(t["access_token"].as_str().unwrap().to_owned()),
+            refresh_token: Some(SecretString::from(
+                t["refresh_token"].as_str().unwrap().to_owned(),
+            )),
+            expires_at: Some(chrono::Utc::now().timestamp() + t["expires_in"].as_i64().unwrap()),
+            scope: t["scope"].as_str().map(str::to_owned),
+        }
+    }
+
+    async fn link(&self, person: &Person, grant: &CapsuleGrant) {
+        save_grant(&*self.store, &self.sealer, &person.id, grant)
+            .await
+            .unwrap();
+    }
+
+    async fn stored(&self, person: &Person) -> CapsuleGrant {
+        load_grant(&*self.store, &self.sealer, &person.id)
+            .await
+            .unwrap()
+            .unwrap()
+    }
+
+    async fn call(&self, app: Arc<App>, tool: &str, args: Value) -> Result<Value, ToolError> {
+        self.registry
+            .get(tool)
+            .unwrap()
+            .call(app, args.as_object().cloned(), CallCx::default())
+            .await
+    }
+
+    /// `crm_get_user {"id": "me"}` for `person` through `people`: the Capsule user id it ran as.
+    async fn me(&self, people: &Arc<People>, person: &Person) -> Result<i64, ToolError> {
+        let app = people.app_for(person).unwrap();
+        let user = self.call(app, "crm_get_user", json!({"id": "me"})).await?;
+        let id = &user["id"];
+        Ok(id
+            .as_i64()
+            .or_else(|| id.as_str().and_then(|s| s.parse().ok()))
+            .unwrap_or_else(|| panic!("a user id in {user}")))
+    }
+}
+
+fn admin_person() -> Person {
+    Person {
+        id: "61@sandbox".into(),
+        capsule_user_id: 61,
+    }
+}
+
+fn expired(mut grant: CapsuleGrant) -> CapsuleGrant {
+    grant.expires_at = Some(chrono::Utc::now().timestamp() - 1);
+    grant
+}
+
+/// `n` calls of `crm_get_user me` for `person`, alternating between the replicas, all at once.
+async fn at_once(
+    w: &Arc<World>,
+    replicas: &[Arc<People>],
+    person: &Person,
+    n: usize,
+) -> Vec<Result<i64, ToolError>> {
+    let calls: Vec<_> = (0..n)
+        .map(|i| {
+            let (w, people, person) = (
+                w.clone(),
+                replicas[i % replicas.len()].clone(),
+                person.clone(),
+            );
+            tokio::spawn(async move { w.me(&people, &person).await })
+        })
+        .collect();
+    let mut out = Vec::new();
+    for c in calls {
+        out.push(c.await.unwrap());
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fifty_calls_across_two_replicas_over_an_expiry_refresh_once() {
+    let w = Arc::new(world().await);
+    let person = admin_person();
+    let minted = w.mint_grant().await;
+    w.link(&person, &expired(minted.clone())).await;
+    let replicas = [
+        w.replica(Duration::from_secs(30)),
+        w.replica(Duration::from_secs(30)),
+    ];
+    assert_eq!(w.refresh_grants().await, (0, 0));
+
+    let results = at_once(&w, &replicas, &person, 50).await;
+    for r in &results {
+        assert_eq!(r.as_ref().ok(), Some(&61), "{r:?}");
+    }
+    assert_eq!(
+        w.refresh_grants().await,
+        (1, 1),
+        "one refresh grant asked for and issued across both replicas"
+    );
+    let stored = w.stored(&person).await;
+    assert_ne!(
+        stored.access_token.expose_secret(),
+        minted.access_token.expose_secret()
+    );
+    assert_ne!(
+        stored.refresh_token.unwrap().expose_secret(),
+        minted.refresh_token.unwrap().expose_secret(),
+        "the rotated refresh token is the one stored"
+    );
+    // The new token is fresh: more calls on either replica refresh nothing.
+    assert_eq!(w.me(&replicas[1], &person).await.ok(), Some(61));
+    assert_eq!(w.refresh_grants().await, (1, 1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_refused_refresh_gives_every_waiting_call_the_same_relink_error_once() {
+    let w = Arc::new(world().await);
+    let person = admin_person();
+    let minted = w.mint_grant().await;
+    // Someone else used the refresh token (rotation makes it worthless): Capsule refuses it.
+    w.token_endpoint(&[
+        ("grant_type", "refresh_token"),
+        (
+            "refresh_token",
+            minted.refresh_token.as_ref().unwrap().expose_secret(),
+        ),
+        ("client_id", CLIENT_ID),
+        ("client_secret", "team-tests-secret"),
+    ])
+    .await;
+    w.link(&person, &expired(minted)).await;
+    let replicas = [
+        w.replica(Duration::from_secs(30)),
+        w.replica(Duration::from_secs(30)),
+    ];
+    assert_eq!(w.refresh_grants().await, (1, 1));
+
+    let results = at_once(&w, &replicas, &person, 50).await;
+    let errors: Vec<Value> = results
+        .into_iter()
+        .map(|r| r.expect_err("no call can succeed").to_value())
+        .collect();
+    let message = errors[0]["error"]["message"].as_str().unwrap().to_owned();
+    assert!(
+        message.contains("connect again to link your Capsule account"),
+        "{message}"
+    );
+    assert!(errors.iter().all(|e| *e == errors[0]), "{errors:?}");
+    assert_eq!(
+        w.refresh_grants().await,
+        (1, 2),
+        "the refused refresh token was sent once, by one replica, for all 50 calls"
+    );
+    // Later calls, on either replica or on a fresh one, do not send it again.
+    let fresh = w.replica(Duration::from_secs(30));
+    for people in [&replicas[0], &replicas[1], &fresh] {
+        let e = w.me(people, &person).await.unwrap_err().to_value();
+        assert_eq!(e, errors[0]);
+    }
+    assert_eq!(w.refresh_grants().await, (1, 2));
+    // A new link (a new refresh token) works at once.
+    w.link(&person, &expired(w.mint_grant().await)).await;
+    assert_eq!(w.me(&replicas[0], &person).await.ok(), Some(61));
+    assert_eq!(w.refresh_grants().await, (2, 3));
+}
+
+#[tokio::test]
+async fn a_token_another_replica_rotated_is_picked_up_on_a_401() {
+    let w = Arc::new(world().await);
+    let person = admin_person();
+    let minted = w.mint_grant().await;
+    w.link(&person, &minted).await;
+    let a = w.replica(Duration::from_secs(30));
+    assert_eq!(w.me(&a, &person).await.ok(), Some(61));
+    // Another replica refreshed, and the old access token was then revoked at Capsule.
+    let t = w
+        .token_endpoint(&[
+            ("grant_type", "refresh_token"),
+            (
+                "refresh_token",
+                minted.refresh_token.as_ref().unwrap().expose_secret(),
+            ),
+            ("client_id", CLIENT_ID),
+            ("client_secret", "team-tests-secret"),
+        ])
+        .await;
+    let mut rotated = minted.clone();
+    rotated.access_token = SecretString::from(t["access_token"].as_str().unwrap().to_owned());
+    rotated.refresh_token = Some(SecretString::from(
+        t["refresh_token"].as_str().unwrap().to_owned(),
+    ));
+    w.link(&person, &rotated).await;
+    let revoke = reqwest::Client::new()
+        .post(format!("{}/oauth/token/revoke", w.sb.base_url()))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(encode(&[("token", minted.access_token.expose_secret())]))
+        .send()
+        .await
+        .unwrap();
+    assert!(revoke.status().is_success());
+    // Replica A still has the old token cached: Capsule's 401 makes it read the store again,
+    // where the rotated token is, and it refreshes nothing itself.
+    assert_eq!(w.me(&a, &person).await.ok(), Some(61));
+    assert_eq!(w.refresh_grants().await, (1, 1));
+}
