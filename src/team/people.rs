@@ -18,6 +18,7 @@ use std::{
 
 use super::{
     person::Person,
+    rate_hold::StoreRateHold,
     seal::Sealer,
     store::StateStore,
     tokens::{Grants, PersonTokens},
@@ -141,7 +142,11 @@ impl People {
             person.id.clone(),
             self.client_options.call_budget,
         ));
-        let client = CapsuleClient::new(self.client_options.clone(), tokens)?;
+        let hold = Arc::new(StoreRateHold::new(
+            self.grants.store.clone(),
+            person.capsule_user_id,
+        ));
+        let client = CapsuleClient::new(self.client_options.clone(), tokens)?.with_rate_share(hold);
         let app = Arc::new(App::new(client, self.cache_ttl, self.read_only));
         apps.insert(person.id.clone(), app.clone(), self.max_apps());
         Ok(app)

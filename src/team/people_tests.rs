@@ -19,7 +19,7 @@ use super::{
 use crate::{
     app::App,
     capsule::{client::ClientOptions, oauth::OAuthApp},
-    sandbox::{Sandbox, SandboxOptions},
+    sandbox::{ADMIN_TOKEN, Sandbox, SandboxOptions, USER_TOKEN},
     server::{Registry, Selection},
     tools::{CallCx, ToolError},
 };
@@ -91,6 +91,20 @@ impl World {
             s["grants"]["refresh_token"].as_u64().unwrap_or(0),
             s["token_requests"]["refresh_token"].as_u64().unwrap_or(0),
         )
+    }
+
+    async fn requests(&self, route: &str) -> u64 {
+        self.stats().await["requests"][route].as_u64().unwrap_or(0)
+    }
+
+    async fn fault(&self, fault: Value) {
+        let resp = reqwest::Client::new()
+            .post(format!("{}/_sandbox/faults", self.sb.base_url()))
+            .json(&fault)
+            .send()
+            .await
+            .unwrap();
+        assert!(resp.status().is_success());
     }
 
     async fn token_endpoint(&self, form: &[(&str, &str)]) -> Value {
@@ -191,6 +205,23 @@ fn admin_person() -> Person {
     Person {
         id: "61@sandbox".into(),
         capsule_user_id: 61,
+    }
+}
+
+fn standard_person() -> Person {
+    Person {
+        id: "6@sandbox".into(),
+        capsule_user_id: 6,
+    }
+}
+
+/// A grant for one of the sandbox's demo tokens, which never expire.
+fn static_grant(token: &str) -> CapsuleGrant {
+    CapsuleGrant {
+        access_token: SecretString::from(token.to_owned()),
+        refresh_token: None,
+        expires_at: None,
+        scope: None,
     }
 }
 
@@ -349,4 +380,55 @@ async fn a_token_another_replica_rotated_is_picked_up_on_a_401() {
     // where the rotated token is, and it refreshes nothing itself.
     assert_eq!(w.me(&a, &person).await.ok(), Some(61));
     assert_eq!(w.refresh_grants().await, (1, 1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_429_seen_by_one_replica_holds_the_others_back_for_that_user_only() {
+    let w = Arc::new(world().await);
+    let (ted, scott) = (admin_person(), standard_person());
+    w.link(&ted, &static_grant(ADMIN_TOKEN)).await;
+    w.link(&scott, &static_grant(USER_TOKEN)).await;
+    let short = Duration::from_secs(1);
+    let (a, b, c) = (
+        w.replica(short),
+        w.replica(short),
+        w.replica(Duration::from_secs(30)),
+    );
+    let route = "GET /users/current";
+    w.fault(json!({"route": route, "status": 429, "times": 1, "reset_in_seconds": 3}))
+        .await;
+    let started = std::time::Instant::now();
+
+    // Replica A meets the 429; the reset is beyond its budget, so it says when to come back.
+    let e = w.me(&a, &ted).await.unwrap_err();
+    assert_eq!(e.code(), "rate_limited", "{e}");
+    assert_eq!(w.requests(route).await, 1);
+
+    // Replica B has never talked to Capsule for ted, yet it is held back: refused within its
+    // budget, with the reset, and nothing sent.
+    let e = w.me(&b, &ted).await.unwrap_err().to_value();
+    assert_eq!(e["error"]["code"], "rate_limited", "{e}");
+    let retry = e["error"]["retry_after_seconds"].as_u64().unwrap();
+    assert!((1..=4).contains(&retry), "retry_after_seconds {retry}");
+    assert_eq!(w.requests(route).await, 1, "B sent nothing inside the hold");
+
+    // Replica C can wait out the hold: it sends only after the reset.
+    let waiting = tokio::spawn({
+        let (w, c, ted) = (w.clone(), c.clone(), ted.clone());
+        async move { w.me(&c, &ted).await }
+    });
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(w.requests(route).await, 1, "C sent nothing inside the hold");
+
+    // Another person is not held, on any replica.
+    assert_eq!(w.me(&b, &scott).await.ok(), Some(6));
+    assert_eq!(w.requests(route).await, 2);
+
+    assert_eq!(waiting.await.unwrap().ok(), Some(61));
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "C waited for the reset ({:?})",
+        started.elapsed()
+    );
+    assert_eq!(w.requests(route).await, 3, "one request after the reset");
 }
