@@ -193,12 +193,15 @@ impl World {
     async fn me(&self, people: &Arc<People>, person: &Person) -> Result<i64, ToolError> {
         let app = people.app_for(person).unwrap();
         let user = self.call(app, "crm_get_user", json!({"id": "me"})).await?;
-        let id = &user["id"];
-        Ok(id
-            .as_i64()
-            .or_else(|| id.as_str().and_then(|s| s.parse().ok()))
-            .unwrap_or_else(|| panic!("a user id in {user}")))
+        Ok(user_id(&user))
     }
+}
+
+fn user_id(user: &Value) -> i64 {
+    let id = &user["id"];
+    id.as_i64()
+        .or_else(|| id.as_str().and_then(|s| s.parse().ok()))
+        .unwrap_or_else(|| panic!("a user id in {user}"))
 }
 
 fn admin_person() -> Person {
@@ -431,4 +434,107 @@ async fn a_429_seen_by_one_replica_holds_the_others_back_for_that_user_only() {
         started.elapsed()
     );
     assert_eq!(w.requests(route).await, 3, "one request after the reset");
+}
+
+#[tokio::test]
+async fn two_people_on_one_server_get_their_own_app_tokens_and_completions() {
+    use rmcp::model::{ArgumentInfo, CompleteRequestParams, Reference};
+
+    let w = Arc::new(world().await);
+    let (ted, scott) = (admin_person(), standard_person());
+    w.link(&ted, &static_grant(ADMIN_TOKEN)).await;
+    w.link(&scott, &static_grant(USER_TOKEN)).await;
+    let people = w.replica(Duration::from_secs(30));
+    let (teds, scotts) = (
+        people.app_for(&ted).unwrap(),
+        people.app_for(&scott).unwrap(),
+    );
+    assert!(!Arc::ptr_eq(&teds, &scotts));
+    assert!(Arc::ptr_eq(&teds, &people.app_for(&ted).unwrap()));
+    assert_eq!(w.me(&people, &ted).await.ok(), Some(61));
+    assert_eq!(w.me(&people, &scott).await.ok(), Some(6));
+
+    let list = w
+        .call(teds.clone(), "crm_list_contacts", json!({"limit": 1}))
+        .await
+        .unwrap();
+    let name = crate::unified::title_of(&list["result"][0]).unwrap();
+    let prefix: String = name.chars().take(3).collect();
+    let req = CompleteRequestParams::new(
+        Reference::for_prompt("log_call"),
+        ArgumentInfo::new("contact", prefix.clone()),
+    );
+    let total = || async { w.stats().await["total_requests"].as_u64().unwrap() };
+    let complete = |app: Arc<App>| {
+        let (w, req) = (w.clone(), req.clone());
+        async move {
+            crate::completions::complete(app.clone(), &w.registry, &app.completions, &req)
+                .await
+                .unwrap()
+                .values
+        }
+    };
+    let before = total().await;
+    let for_ted = complete(teds.clone()).await;
+    assert!(
+        for_ted.iter().any(|v| v.starts_with(&name)),
+        "{prefix}: {for_ted:?}"
+    );
+    let searched = total().await;
+    assert!(searched > before, "ted's completion searched Capsule");
+    assert_eq!(complete(teds.clone()).await, for_ted);
+    assert_eq!(total().await, searched, "and is cached for ted");
+    // Scott is not answered from ted's cache: his own search, with his own token.
+    let for_scott = complete(scotts.clone()).await;
+    assert!(
+        total().await > searched,
+        "scott's completion searched Capsule as scott"
+    );
+    assert_eq!(
+        for_scott, for_ted,
+        "the sandbox shows both the same contacts"
+    );
+}
+
+#[tokio::test]
+async fn the_least_recently_used_app_is_evicted_and_made_again_on_its_next_call() {
+    let w = Arc::new(world().await);
+    let (ted, scott) = (admin_person(), standard_person());
+    let ted_elsewhere = Person {
+        id: "61@elsewhere".into(),
+        capsule_user_id: 61,
+    };
+    for (p, token) in [
+        (&ted, ADMIN_TOKEN),
+        (&scott, USER_TOKEN),
+        (&ted_elsewhere, ADMIN_TOKEN),
+    ] {
+        w.link(p, &static_grant(token)).await;
+    }
+    let people = w.replica(Duration::from_secs(30));
+    assert_eq!(people.max_apps(), super::people::DEFAULT_MAX_APPS);
+    people.set_max_apps(2);
+    let teds = people.app_for(&ted).unwrap();
+    let scotts = people.app_for(&scott).unwrap();
+    // Ted was used last: scott is the one to go.
+    assert!(Arc::ptr_eq(&teds, &people.app_for(&ted).unwrap()));
+    people.app_for(&ted_elsewhere).unwrap();
+    assert_eq!(people.apps_kept(), 2);
+    assert!(
+        Arc::ptr_eq(&teds, &people.app_for(&ted).unwrap()),
+        "ted kept"
+    );
+    let scotts_again = people.app_for(&scott).unwrap();
+    assert!(
+        !Arc::ptr_eq(&scotts, &scotts_again),
+        "scott's app made anew"
+    );
+    assert_eq!(people.apps_kept(), 2);
+    assert_eq!(w.me(&people, &scott).await.ok(), Some(6));
+    // An app evicted while a call holds it still finishes that call.
+    let user = w
+        .call(scotts, "crm_get_user", json!({"id": "me"}))
+        .await
+        .unwrap();
+    assert_eq!(user_id(&user), 6);
 }
