@@ -1,5 +1,7 @@
 //! What every tool call shares: the Capsule client for the configured credential, the
-//! reference-data cache, and the serving policy.
+//! reference-data and completion caches, and the serving policy. Anything cached from what
+//! the credential can see lives here, so that on a team server (one app per person) nobody
+//! is answered from another person's cache.
 
 use std::time::Duration;
 
@@ -8,6 +10,8 @@ use crate::capsule::{CapsuleClient, refdata::RefData};
 pub struct App {
     pub client: CapsuleClient,
     pub refdata: RefData,
+    /// Recent record searches for `completion/complete`.
+    pub completions: crate::completions::Cache,
     /// Only read-only tools are served, and the proxy answers GET only.
     pub read_only: bool,
 }
@@ -17,6 +21,7 @@ impl App {
         Self {
             client,
             refdata: RefData::new(cache_ttl),
+            completions: Default::default(),
             read_only,
         }
     }

@@ -125,13 +125,12 @@ impl Registry {
     }
 }
 
-/// One MCP server over one Capsule credential. Cheap to clone: HTTP sessions each get a clone,
-/// which shares the app, registry and completion cache but starts its own session state (the
-/// MCP log level).
+/// One MCP server over one Capsule credential (or one per person on a team server). Cheap to
+/// clone: HTTP sessions each get a clone, which shares the apps (and the caches they hold) and
+/// the registry but starts its own session state (the MCP log level).
 pub struct CapsuleMcp {
     apps: Apps,
     registry: Arc<Registry>,
-    completions: Arc<completions::Cache>,
     /// The level `logging/setLevel` asked for; no log notifications until a client sets one.
     log_level: Arc<Mutex<Option<LoggingLevel>>>,
 }
@@ -141,7 +140,6 @@ impl Clone for CapsuleMcp {
         Self {
             apps: self.apps.clone(),
             registry: self.registry.clone(),
-            completions: self.completions.clone(),
             log_level: Arc::default(),
         }
     }
@@ -174,7 +172,6 @@ impl CapsuleMcp {
         Self {
             apps: Apps::One(app),
             registry,
-            completions: Arc::default(),
             log_level: Arc::default(),
         }
     }
@@ -185,7 +182,6 @@ impl CapsuleMcp {
         Self {
             apps: Apps::People(people),
             registry,
-            completions: Arc::default(),
             log_level: Arc::default(),
         }
     }
@@ -500,13 +496,10 @@ impl ServerHandler for CapsuleMcp {
         request: CompleteRequestParams,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CompleteResult, McpError> {
-        let info = completions::complete(
-            self.app_for(&ctx)?,
-            &self.registry,
-            &self.completions,
-            &request,
-        )
-        .await?;
+        // The app's own cache: on a team server, the person's.
+        let app = self.app_for(&ctx)?;
+        let info =
+            completions::complete(app.clone(), &self.registry, &app.completions, &request).await?;
         Ok(CompleteResult::new(info))
     }
 }

@@ -16,6 +16,7 @@ use super::{
     endpoint::{self, Endpoint},
     error::{CapsuleError, RateInfo, RateReason, Unsure},
     page,
+    rate_share::{RateShare, now_epoch_ms},
     retry::{self, Attempt, Decision, Method, Op, Outcome},
 };
 
@@ -195,7 +196,7 @@ pub struct Page {
     pub next: Option<String>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct RateState {
     limit: Option<u64>,
     /// What the last answer said remains, less the requests sent since.
@@ -226,6 +227,8 @@ struct Inner {
     api_url: String,
     tokens: Arc<dyn TokenProvider>,
     rate: Mutex<RateState>,
+    /// The rate budget other processes acting for the same user share, when there are any.
+    rate_share: Option<Arc<dyn RateShare>>,
     opts: ClientOptions,
 }
 
@@ -309,9 +312,33 @@ impl CapsuleClient {
                 api_url,
                 tokens,
                 rate: Mutex::new(RateState::default()),
+                rate_share: None,
                 opts,
             }),
         })
+    }
+
+    /// Shares this client's rate budget through `share`: a hold another process set stops
+    /// requests here too, and a spent window seen here is held for the others.
+    pub fn with_rate_share(self, share: Arc<dyn RateShare>) -> Self {
+        let inner = match Arc::try_unwrap(self.inner) {
+            Ok(mut inner) => {
+                inner.rate_share = Some(share);
+                inner
+            }
+            // Already cloned: the clones keep their state; this one starts from a copy.
+            Err(shared) => Inner {
+                http: shared.http.clone(),
+                api_url: shared.api_url.clone(),
+                tokens: shared.tokens.clone(),
+                rate: Mutex::new(shared.rate.lock().map(|s| s.clone()).unwrap_or_default()),
+                rate_share: Some(share),
+                opts: shared.opts.clone(),
+            },
+        };
+        Self {
+            inner: Arc::new(inner),
+        }
     }
 
     pub fn api_url(&self) -> &str {
@@ -382,6 +409,7 @@ impl CapsuleClient {
                 Ok(Err(e)) => (e, None),
                 Ok(Ok(resp)) => {
                     self.record_rate(&resp);
+                    self.share_spent_window(&resp).await;
                     (
                         Outcome::Status {
                             status: resp.status,
@@ -433,9 +461,11 @@ impl CapsuleClient {
                     rate_limit_waits += 1;
                     // The gate holds every other call on this credential too.
                     self.block_until(Instant::now() + wait);
+                    self.share_hold_for(wait).await;
                 }
                 Decision::RateLimited(wait) => {
                     self.block_until(Instant::now() + wait);
+                    self.share_hold_for(wait).await;
                     return Err(CapsuleError::RateLimited {
                         retry_after_secs: wait.as_secs_f64().ceil() as u64,
                         reason: RateReason::Exhausted,
@@ -586,46 +616,99 @@ impl CapsuleClient {
             .unwrap_or_default()
     }
 
-    /// Waits while the window is known to be exhausted, and paces requests when the remaining
-    /// budget runs low so that it lasts evenly to the reset. Fails at once when the wait would
-    /// not fit the call's budget; a refused call books nothing, only a request let through is
-    /// counted (as sent now, one fewer remaining).
+    /// Tells the share (if any) that no request may go for `wait`.
+    async fn share_hold_for(&self, wait: Duration) {
+        if let Some(share) = &self.inner.rate_share {
+            let ms = i64::try_from(wait.as_millis()).unwrap_or(i64::MAX);
+            share.hold(now_epoch_ms().saturating_add(ms)).await;
+        }
+    }
+
+    /// Capsule said no requests remain in the window: hold the share until it resets.
+    async fn share_spent_window(&self, resp: &Response) {
+        if self.inner.rate_share.is_none()
+            || resp
+                .header("x-ratelimit-remaining")
+                .is_none_or(|v| v.trim() != "0")
+        {
+            return;
+        }
+        if let Some(wait) = reset_in(resp) {
+            self.share_hold_for(wait).await;
+        }
+    }
+
+    /// Waits while the window is known to be exhausted (here, or by a hold another process
+    /// shared), and paces requests when the remaining budget runs low so that it lasts evenly
+    /// to the reset. Fails at once when the wait would not fit the call's budget; a refused
+    /// call books nothing, only a request let through is counted (as sent now, one fewer
+    /// remaining).
     async fn wait_for_rate_gate(&self, deadline: Instant) -> Result<(), CapsuleError> {
         loop {
-            let (wait, reason, info) = {
-                let Ok(mut state) = self.inner.rate.lock() else {
-                    return Ok(());
-                };
-                let now = Instant::now();
-                let epoch = now_epoch();
-                if state.blocked_until.is_some_and(|b| b <= now) {
-                    state.blocked_until = None;
-                }
-                match next_slot(&state, now, epoch) {
-                    None => {
-                        state.last_sent = Some(now);
-                        if let Some(r) = state.remaining.as_mut() {
-                            *r = r.saturating_sub(1);
-                        }
-                        return Ok(());
+            if let Some(share) = &self.inner.rate_share
+                && let Some(until) = share.held_until().await
+            {
+                let left = until.saturating_sub(now_epoch_ms());
+                if left > 0 {
+                    let wait = Duration::from_millis(u64::try_from(left).unwrap_or(0));
+                    if Instant::now() + wait > deadline {
+                        return Err(CapsuleError::RateLimited {
+                            retry_after_secs: (wait.as_secs_f64().ceil() as u64).max(1),
+                            reason: RateReason::Exhausted,
+                            info: self.rate_info(),
+                        });
                     }
-                    Some((at, reason)) => (at - now, reason, state.info(epoch)),
+                    tracing::debug!(
+                        wait_ms = wait.as_millis() as u64,
+                        "waiting for a rate-limit hold another process shared"
+                    );
+                    tokio::time::sleep(wait).await;
+                    continue;
                 }
-            };
-            if Instant::now() + wait > deadline {
-                return Err(CapsuleError::RateLimited {
-                    retry_after_secs: (wait.as_secs_f64().ceil() as u64).max(1),
-                    reason,
-                    info,
-                });
             }
-            tracing::debug!(
-                wait_ms = wait.as_millis() as u64,
-                ?reason,
-                "waiting for the rate limit"
-            );
-            tokio::time::sleep(wait).await;
+            match self.rate_gate_step(deadline)? {
+                None => return Ok(()),
+                Some(wait) => tokio::time::sleep(wait).await,
+            }
         }
+    }
+
+    /// One look at this client's own gate: `None` when the request may go now (and it is
+    /// booked), the wait before looking again, or the refusal when that wait would not fit.
+    fn rate_gate_step(&self, deadline: Instant) -> Result<Option<Duration>, CapsuleError> {
+        let (wait, reason, info) = {
+            let Ok(mut state) = self.inner.rate.lock() else {
+                return Ok(None);
+            };
+            let now = Instant::now();
+            let epoch = now_epoch();
+            if state.blocked_until.is_some_and(|b| b <= now) {
+                state.blocked_until = None;
+            }
+            match next_slot(&state, now, epoch) {
+                None => {
+                    state.last_sent = Some(now);
+                    if let Some(r) = state.remaining.as_mut() {
+                        *r = r.saturating_sub(1);
+                    }
+                    return Ok(None);
+                }
+                Some((at, reason)) => (at - now, reason, state.info(epoch)),
+            }
+        };
+        if Instant::now() + wait > deadline {
+            return Err(CapsuleError::RateLimited {
+                retry_after_secs: (wait.as_secs_f64().ceil() as u64).max(1),
+                reason,
+                info,
+            });
+        }
+        tracing::debug!(
+            wait_ms = wait.as_millis() as u64,
+            ?reason,
+            "waiting for the rate limit"
+        );
+        Ok(Some(wait))
     }
 
     /// Sends and maps any non-2xx answer to a [`CapsuleError`]. A create or update must come

@@ -7,6 +7,7 @@ pub mod error;
 pub mod map;
 pub mod oauth;
 pub mod page;
+pub mod rate_share;
 pub mod refdata;
 pub mod retry;
 pub mod wire;

@@ -78,6 +78,8 @@ pub(crate) struct Runtime {
     pub(crate) ttl: u64,
     requests: BTreeMap<String, u64>,
     pub(crate) grants: BTreeMap<String, u64>,
+    /// Every `POST /oauth/token` by grant type, refused ones included.
+    token_requests: BTreeMap<String, u64>,
     total: u64,
     aborted: u64,
     faults: Vec<Fault>,
@@ -213,7 +215,7 @@ fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/oauth/authorise", get(oauth::authorise))
         .route("/oauth/authorize", get(oauth::authorise))
-        .route("/oauth/token", post(oauth::token))
+        .route("/oauth/token", post(counted_token))
         .route("/oauth/token/revoke", post(oauth::revoke))
         .route("/oauth/revoke", post(oauth::revoke))
         .route("/_sandbox/stats", get(admin_stats))
@@ -224,6 +226,17 @@ fn router(shared: Arc<Shared>) -> Router {
         .fallback(api_entry)
         .layer(DefaultBodyLimit::max(30 * 1024 * 1024))
         .with_state(shared)
+}
+
+/// `POST /oauth/token`, counted by grant type before it is answered: the grants in the stats
+/// count only what was issued, this counts what was asked (a refused refresh too).
+async fn counted_token(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
+    let grant = url::form_urlencoded::parse(&body)
+        .find(|(k, _)| k == "grant_type")
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default();
+    *shared.rt().token_requests.entry(grant).or_insert(0) += 1;
+    oauth::token(State(shared), body).await
 }
 
 pub(crate) const JSON_CT: &str = "application/json;charset=UTF-8";
@@ -540,6 +553,7 @@ async fn admin_stats(State(shared): State<Arc<Shared>>) -> Response {
         &json!({
             "requests": rt.requests,
             "grants": rt.grants,
+            "token_requests": rt.token_requests,
             "total_requests": rt.total,
             "aborted": rt.aborted,
             "rate_limit_per_hour": rt.rate_limit,

@@ -1,51 +1,84 @@
-//! One [`App`] per person on a team server: each with its own Capsule client (so its own
-//! rate-limit state) over that person's stored Capsule tokens, and its own reference-data
-//! cache.
+//! One [`App`] per person on a team server: each with its own Capsule client over that
+//! person's stored Capsule tokens ([`PersonTokens`]), its own reference-data and completion
+//! caches, and the person's rate budget shared with every replica.
 //!
 //! [`People::app_for`] is what the server calls on every request that carries a [`Person`].
+//! At most [`People::max_apps`] apps are kept; the least recently used goes first, and an
+//! evicted person's next call makes a fresh app (their tokens and rate hold live in the
+//! store, so nothing is lost but warm caches).
 
 use std::{
     collections::HashMap,
-    sync::{Arc, Mutex, PoisonError},
+    sync::{
+        Arc, Mutex, PoisonError,
+        atomic::{AtomicUsize, Ordering},
+    },
     time::Duration,
 };
 
-use secrecy::{ExposeSecret, SecretString};
-
 use super::{
-    person::{CapsuleGrant, Person, load_grant, save_grant},
+    person::Person,
+    rate_hold::StoreRateHold,
     seal::Sealer,
     store::StateStore,
+    tokens::{Grants, PersonTokens},
 };
 use crate::{
     app::App,
     capsule::{
         CapsuleClient,
-        auth::{BoxFuture, TokenProvider},
         client::ClientOptions,
         error::CapsuleError,
-        oauth::{self, OAuthApp, OAuthError},
+        oauth::{self, OAuthApp},
     },
 };
 
+/// How many people's apps a server keeps by default.
+pub const DEFAULT_MAX_APPS: usize = 1000;
+
 /// What every person's app is built from.
 pub struct People {
-    store: Arc<dyn StateStore>,
-    sealer: Arc<Sealer>,
-    /// The server's own Capsule OAuth application (one for every person).
-    capsule: OAuthApp,
-    http: reqwest::Client,
+    grants: Arc<Grants>,
     client_options: ClientOptions,
     cache_ttl: Duration,
     read_only: bool,
-    apps: Mutex<HashMap<String, Arc<App>>>,
+    max_apps: AtomicUsize,
+    apps: Mutex<Apps>,
 }
 
-const RELINK: &str = "your Capsule link has expired or was revoked: disconnect this server in \
-your MCP client and connect again to link your Capsule account";
+/// The apps made so far, each with when it was last used (a counter, not a clock).
+#[derive(Default)]
+struct Apps {
+    by_person: HashMap<String, (Arc<App>, u64)>,
+    tick: u64,
+}
 
-fn now() -> i64 {
-    chrono::Utc::now().timestamp()
+impl Apps {
+    fn get(&mut self, person_id: &str) -> Option<Arc<App>> {
+        self.tick += 1;
+        let tick = self.tick;
+        self.by_person.get_mut(person_id).map(|(app, used)| {
+            *used = tick;
+            app.clone()
+        })
+    }
+
+    /// Adds `app`, first evicting the least recently used while there are `max` or more.
+    fn insert(&mut self, person_id: String, app: Arc<App>, max: usize) {
+        while self.by_person.len() >= max.max(1) {
+            let Some(oldest) = self
+                .by_person
+                .iter()
+                .min_by_key(|(_, (_, used))| *used)
+                .map(|(id, _)| id.clone())
+            else {
+                break;
+            };
+            self.by_person.remove(&oldest);
+        }
+        self.tick += 1;
+        self.by_person.insert(person_id, (app, self.tick));
+    }
 }
 
 impl People {
@@ -58,114 +91,64 @@ impl People {
         read_only: bool,
     ) -> Result<Arc<Self>, CapsuleError> {
         Ok(Arc::new(Self {
-            store,
-            sealer,
-            capsule,
-            http: oauth::http_client()?,
+            grants: Arc::new(Grants {
+                store,
+                sealer,
+                capsule,
+                http: oauth::http_client()?,
+            }),
             client_options,
             cache_ttl,
             read_only,
+            max_apps: AtomicUsize::new(DEFAULT_MAX_APPS),
             apps: Mutex::default(),
         }))
     }
 
+    /// Keeps at most `max` people's apps (at least one) from the next app made on.
+    pub fn set_max_apps(&self, max: usize) {
+        self.max_apps.store(max.max(1), Ordering::Relaxed);
+    }
+
+    pub fn max_apps(&self) -> usize {
+        self.max_apps.load(Ordering::Relaxed)
+    }
+
     pub fn store(&self) -> &Arc<dyn StateStore> {
-        &self.store
+        &self.grants.store
     }
 
     pub fn sealer(&self) -> &Arc<Sealer> {
-        &self.sealer
+        &self.grants.sealer
     }
 
-    /// The app that acts as `person`, made on first use.
+    /// How many people's apps are kept now.
+    pub fn apps_kept(&self) -> usize {
+        self.apps
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .by_person
+            .len()
+    }
+
+    /// The app that acts as `person`, made on first use (or again after an eviction).
     pub fn app_for(self: &Arc<Self>, person: &Person) -> Result<Arc<App>, CapsuleError> {
         let mut apps = self.apps.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(app) = apps.get(&person.id) {
-            return Ok(app.clone());
+            return Ok(app);
         }
-        let tokens = Arc::new(PersonTokens {
-            people: self.clone(),
-            person_id: person.id.clone(),
-            refreshing: tokio::sync::Mutex::new(()),
-        });
-        let client = CapsuleClient::new(self.client_options.clone(), tokens)?;
+        let tokens = Arc::new(PersonTokens::new(
+            self.grants.clone(),
+            person.id.clone(),
+            self.client_options.call_budget,
+        ));
+        let hold = Arc::new(StoreRateHold::new(
+            self.grants.store.clone(),
+            person.capsule_user_id,
+        ));
+        let client = CapsuleClient::new(self.client_options.clone(), tokens)?.with_rate_share(hold);
         let app = Arc::new(App::new(client, self.cache_ttl, self.read_only));
-        apps.insert(person.id.clone(), app.clone());
+        apps.insert(person.id.clone(), app.clone(), self.max_apps());
         Ok(app)
-    }
-}
-
-/// A person's Capsule tokens, read from the store on every request (so a refresh made by
-/// another replica is seen at once) and refreshed before expiry or on a 401.
-struct PersonTokens {
-    people: Arc<People>,
-    person_id: String,
-    refreshing: tokio::sync::Mutex<()>,
-}
-
-impl PersonTokens {
-    async fn grant(&self) -> Result<CapsuleGrant, CapsuleError> {
-        load_grant(&*self.people.store, &self.people.sealer, &self.person_id)
-            .await
-            .map_err(|e| CapsuleError::Auth(e.to_string()))?
-            .ok_or_else(|| CapsuleError::Auth(RELINK.into()))
-    }
-
-    /// Refreshes unless someone already replaced `used`.
-    async fn refresh_replacing(&self, used: &SecretString) -> Result<(), CapsuleError> {
-        let _flight = self.refreshing.lock().await;
-        let current = self.grant().await?;
-        if current.access_token.expose_secret() != used.expose_secret() {
-            return Ok(());
-        }
-        let Some(refresh_token) = current.refresh_token.clone() else {
-            return Err(CapsuleError::Auth(RELINK.into()));
-        };
-        let people = &self.people;
-        match oauth::refresh(&people.capsule, &people.http, &refresh_token).await {
-            Ok(t) => {
-                let obtained = now();
-                let next = CapsuleGrant {
-                    access_token: t.access_token,
-                    refresh_token: t.refresh_token.or(Some(refresh_token)),
-                    expires_at: t
-                        .expires_in
-                        .and_then(|s| obtained.checked_add(i64::try_from(s).ok()?)),
-                    scope: t.scope.or(current.scope),
-                };
-                save_grant(&*people.store, &people.sealer, &self.person_id, &next)
-                    .await
-                    .map_err(|e| CapsuleError::Auth(e.to_string()))
-            }
-            Err(OAuthError::InvalidGrant(_)) => Err(CapsuleError::Auth(RELINK.into())),
-            Err(OAuthError::Other(m)) => Err(CapsuleError::Auth(format!(
-                "your Capsule access token could not be refreshed: {m}"
-            ))),
-        }
-    }
-}
-
-impl TokenProvider for PersonTokens {
-    fn token(&self) -> BoxFuture<'_, Result<SecretString, CapsuleError>> {
-        Box::pin(async move {
-            let grant = self.grant().await?;
-            if grant.needs_refresh(now()) {
-                self.refresh_replacing(&grant.access_token).await?;
-                return Ok(self.grant().await?.access_token);
-            }
-            Ok(grant.access_token)
-        })
-    }
-
-    fn refused(&self, used: &SecretString) -> BoxFuture<'_, Result<bool, CapsuleError>> {
-        let used = used.clone();
-        Box::pin(async move {
-            self.refresh_replacing(&used).await?;
-            Ok(true)
-        })
-    }
-
-    fn describe(&self) -> String {
-        "a team member's linked Capsule account".into()
     }
 }
