@@ -24,6 +24,11 @@ use capsule_mcp::{
 
 /// Writes a line to stdout; a reader that went away (`| head`) ends the output quietly instead
 /// of a panic.
+/// mimalloc instead of glibc's malloc (issue 14): per-thread free lists without glibc's
+/// per-thread arenas, so less CPU a call and less resident memory under concurrency.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn out(text: &str) -> anyhow::Result<()> {
     use std::io::Write;
     let mut stdout = std::io::stdout().lock();
