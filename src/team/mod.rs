@@ -7,6 +7,7 @@
 //! - [`person`] is who a request acts as, and that person's stored Capsule tokens.
 //! - [`people`] gives each person their own app: Capsule client, rate state, caches.
 
+pub mod oauth;
 pub mod people;
 pub mod person;
 pub mod seal;
