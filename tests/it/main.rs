@@ -23,6 +23,7 @@ mod sandbox;
 mod shape;
 mod stdio;
 mod tasks;
+mod team;
 mod tokens;
 mod transport;
 mod upstream;
