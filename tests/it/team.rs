@@ -667,3 +667,65 @@ async fn no_secret_reaches_the_team_servers_logs_or_tool_output() {
         "something shaped like a Capsule token is in the logs or tool output"
     );
 }
+
+#[tokio::test]
+async fn the_team_server_refuses_to_start_without_what_it_needs() {
+    let base: &[(&str, &str)] = &[
+        ("CAPSULE_CLIENT_ID", "app"),
+        ("CAPSULE_CLIENT_SECRET", CLIENT_SECRET),
+        ("CAPSULE_MCP_STATE_KEY", STATE_KEY),
+    ];
+    let cases: &[(&[&str], &[&str], &str)] = &[
+        (&[], &["CAPSULE_MCP_STATE_KEY"], "CAPSULE_MCP_STATE_KEY"),
+        (&[], &["CAPSULE_CLIENT_ID"], "CAPSULE_CLIENT_ID"),
+        (&[], &["CAPSULE_CLIENT_SECRET"], "CAPSULE_CLIENT_SECRET"),
+        (
+            &["--public-url", "http://mcp.example.com"],
+            &[],
+            "must use https",
+        ),
+        (
+            &["--public-url", "https://mcp.example.com/x"],
+            &[],
+            "bare origin",
+        ),
+    ];
+    let run = |extra: &'static [&'static str],
+               unset: &'static [&'static str],
+               env: Vec<(&'static str, &'static str)>| async move {
+        let mut cmd = tokio::process::Command::new(BIN);
+        cmd.args(["http", "--oauth", "--listen", "127.0.0.1:0"])
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("CAPSULE_API_URL", "http://127.0.0.1:9/api/v2");
+        if !extra.iter().any(|a| *a == "--public-url") {
+            cmd.args(["--public-url", "https://mcp.example.com"]);
+        }
+        cmd.args(extra);
+        for (k, v) in env {
+            if !unset.contains(&k) {
+                cmd.env(k, v);
+            }
+        }
+        let out = tokio::time::timeout(Duration::from_secs(20), cmd.output())
+            .await
+            .unwrap()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    for (extra, unset, says) in cases.iter().copied() {
+        let (code, stderr) = run(extra, unset, base.to_vec()).await;
+        assert_eq!(code, Some(2), "{extra:?} {unset:?}: {stderr}");
+        assert!(stderr.contains(says), "{extra:?} {unset:?}: {stderr}");
+        assert!(!stderr.contains(CLIENT_SECRET) && !stderr.contains(STATE_KEY));
+    }
+    let mut with_token = base.to_vec();
+    with_token.push(("CAPSULE_MCP_AUTH_TOKEN", "CANARY-static-token-1234567890"));
+    let (code, stderr) = run(&[], &[], with_token).await;
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("unset CAPSULE_MCP_AUTH_TOKEN"), "{stderr}");
+    assert!(!stderr.contains("CANARY"));
+}
