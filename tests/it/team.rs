@@ -698,7 +698,7 @@ async fn the_team_server_refuses_to_start_without_what_it_needs() {
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("CAPSULE_API_URL", "http://127.0.0.1:9/api/v2");
-        if !extra.iter().any(|a| *a == "--public-url") {
+        if !extra.contains(&"--public-url") {
             cmd.args(["--public-url", "https://mcp.example.com"]);
         }
         cmd.args(extra);
