@@ -55,6 +55,15 @@ only. GET /healthz answers 200 without the token, for load balancers."
     Sandbox {
         #[arg(long, env = "CAPSULE_SANDBOX_LISTEN", default_value = "127.0.0.1:8788")]
         listen: SocketAddr,
+        /// Comma-separated redirect URIs the demo OAuth application accepts, e.g. a team
+        /// server's https://mcp.example.com/oauth/callback (loopback
+        /// http://127.0.0.1:PORT/callback, the `auth login` listener, is always accepted).
+        #[arg(long, env = "CAPSULE_SANDBOX_REDIRECT_URIS", value_delimiter = ',')]
+        redirect_uri: Vec<String>,
+        /// Approve OAuth requests at once as the admin user instead of showing the page that
+        /// chooses a demo user.
+        #[arg(long, env = "CAPSULE_SANDBOX_AUTO_APPROVE")]
+        auto_approve: bool,
     },
 }
 
@@ -188,6 +197,22 @@ pub struct HttpArgs {
     /// No sessions: every request stands alone (for load balancers).
     #[arg(long, env = "CAPSULE_MCP_STATELESS")]
     pub stateless: bool,
+    /// A team server: every person signs in with OAuth and acts in Capsule as themselves.
+    /// Needs --public-url, the server's Capsule application in CAPSULE_CLIENT_ID and
+    /// CAPSULE_CLIENT_SECRET, and CAPSULE_MCP_STATE_KEY (`openssl rand -base64 32`).
+    #[arg(long, env = "CAPSULE_MCP_OAUTH")]
+    pub oauth: bool,
+    /// With --oauth: the base URL clients reach, https (or http on loopback), e.g.
+    /// https://mcp.example.com; MCP is at its /mcp and Capsule redirects to its
+    /// /oauth/callback (register that with your Capsule application).
+    #[arg(long, env = "CAPSULE_MCP_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// With --oauth: where the shared state lives (default: in this process).
+    #[arg(long, env = "CAPSULE_MCP_STATE_URL", hide_env_values = true)]
+    pub state_url: Option<String>,
+    /// With --oauth: seconds an MCP access token lives (refresh tokens live 30 days).
+    #[arg(long, env = "CAPSULE_MCP_OAUTH_ACCESS_TTL", default_value_t = 3600)]
+    pub oauth_access_ttl: u64,
 }
 
 /// Parses a secret argument straight into a redacting type, so `Debug` never shows it.

@@ -10,11 +10,17 @@ use capsule_mcp::{
         CapsuleClient,
         auth::{OAuthTokens, StaticToken, TokenProvider},
     },
-    config::{self, AuthCommand, Cli, Command, Common},
+    config::{self, AuthCommand, Cli, Command, Common, HttpArgs},
     credentials::TokenFile,
     login,
     sandbox::{self, Sandbox, SandboxOptions},
     server::{CapsuleMcp, Registry, Selection},
+    team::{
+        self,
+        oauth::{AuthServer, AuthSettings},
+        people::People,
+        seal::{self, Sealer},
+    },
     tools,
     transport::{
         self,
@@ -112,6 +118,121 @@ async fn build(common: &Common) -> anyhow::Result<(CapsuleMcp, Option<Sandbox>)>
     Ok((CapsuleMcp::new(Arc::new(app), Arc::new(registry)), sandbox))
 }
 
+/// The team server (`http --oauth`): every person signs in and acts in Capsule as themselves.
+/// Refuses, saying what to set, a missing public URL, Capsule application or state key.
+async fn build_team(
+    common: &Common,
+    args: &HttpArgs,
+) -> anyhow::Result<(CapsuleMcp, Option<Sandbox>, Arc<AuthServer>)> {
+    let registry = Registry::build(&Selection {
+        read_only: common.read_only,
+        toolsets: common.toolsets.clone(),
+        tools: common.tools.clone(),
+    })
+    .map_err(anyhow::Error::msg)?;
+    let public = match &args.public_url {
+        Some(u) => team::oauth::public_url(u).map_err(anyhow::Error::msg)?,
+        // Trying it locally: the listen address is the public one.
+        None if common.sandbox && args.listen.ip().is_loopback() && args.listen.port() != 0 => {
+            format!("http://{}", args.listen)
+        }
+        None => anyhow::bail!(
+            "--oauth needs the base URL clients reach: set CAPSULE_MCP_PUBLIC_URL (or \
+             --public-url), e.g. https://mcp.example.com; register \
+             <that URL>/oauth/callback as your Capsule application's redirect URI"
+        ),
+    };
+    let sealer = match std::env::var(seal::KEY_ENV)
+        .ok()
+        .filter(|k| !k.trim().is_empty())
+    {
+        Some(key) => Sealer::from_base64(&key.into())?,
+        None if common.sandbox => {
+            tracing::info!(
+                "no {} set: sealing with a key that lives as long as this process",
+                seal::KEY_ENV
+            );
+            Sealer::random()
+        }
+        None => anyhow::bail!(
+            "--oauth needs {} to seal the Capsule tokens it stores: set it to 32 random bytes \
+             in base64 (`openssl rand -base64 32`), the same on every replica",
+            seal::KEY_ENV
+        ),
+    };
+    let sealer = Arc::new(sealer);
+    let (api_url, capsule, sandbox) = if common.sandbox {
+        let sb = Sandbox::start(
+            ([127, 0, 0, 1], 0).into(),
+            SandboxOptions {
+                choose_user: true,
+                redirect_uris: vec![format!("{public}/oauth/callback")],
+                ..SandboxOptions::default()
+            },
+        )
+        .await
+        .context("cannot start the sandbox Capsule")?;
+        tracing::info!(api_url = %sb.api_url(), "using the sandbox Capsule (demo data and its demo OAuth application)");
+        let app = capsule_mcp::capsule::oauth::OAuthApp::for_api_url(
+            &sb.api_url(),
+            sandbox::DEMO_CLIENT_ID.into(),
+            sandbox::DEMO_CLIENT_SECRET.to_owned().into(),
+        )?;
+        (sb.api_url(), app, Some(sb))
+    } else {
+        capsule_mcp::capsule::client::validate_api_url(&common.api_url)?;
+        let client_id = std::env::var("CAPSULE_CLIENT_ID")
+            .ok()
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .context(
+                "--oauth needs the server's Capsule OAuth application: set CAPSULE_CLIENT_ID \
+                 and CAPSULE_CLIENT_SECRET (Capsule: My Preferences → Integrations → \
+                 register an application)",
+            )?;
+        let client_secret = std::env::var("CAPSULE_CLIENT_SECRET")
+            .ok()
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .context("--oauth needs CAPSULE_CLIENT_SECRET, the secret of CAPSULE_CLIENT_ID's application")?;
+        let api_url = common.api_url.trim_end_matches('/').to_owned();
+        let app = capsule_mcp::capsule::oauth::OAuthApp::for_api_url(
+            &api_url,
+            client_id,
+            client_secret.into(),
+        )?;
+        (api_url, app, None)
+    };
+    let store = team::store::open(args.state_url.as_deref()).await?;
+    tracing::info!(store = %store.describe(), public = %public, "team server state");
+    let client_options = common.client_options(api_url);
+    let people = People::new(
+        store.clone(),
+        sealer.clone(),
+        capsule.clone(),
+        client_options.clone(),
+        Duration::from_secs(common.cache_ttl),
+        common.read_only,
+    )?;
+    let auth = AuthServer::new(
+        AuthSettings {
+            public_url: public,
+            capsule,
+            client_options,
+            access_ttl: Duration::from_secs(args.oauth_access_ttl.max(1)),
+            refresh_ttl: Duration::from_secs(30 * 86_400),
+        },
+        store,
+        sealer,
+    )
+    .map_err(anyhow::Error::msg)?;
+    Ok((
+        CapsuleMcp::for_people(people, Arc::new(registry)),
+        sandbox,
+        auth,
+    ))
+}
+
 /// Operator mistakes that would otherwise surface late (or never): refused before anything
 /// starts, without echoing the secret or URL involved.
 fn check_settings(common: &Common) -> anyhow::Result<()> {
@@ -140,8 +261,17 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Auth(cmd) => auth(cmd, &cli.common).await,
-        Command::Sandbox { listen } => {
-            sandbox::run_standalone(listen, SandboxOptions::default()).await?;
+        Command::Sandbox {
+            listen,
+            redirect_uri,
+            auto_approve,
+        } => {
+            let opts = SandboxOptions {
+                choose_user: !auto_approve,
+                redirect_uris: redirect_uri,
+                ..SandboxOptions::default()
+            };
+            sandbox::run_standalone(listen, opts).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Stdio => {
@@ -151,10 +281,23 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Http(args) => {
             let auth_token = config::http_auth_token().map_err(anyhow::Error::msg)?;
-            let (server, _sandbox) = build(&cli.common).await?;
+            if args.oauth && auth_token.is_some() {
+                anyhow::bail!(
+                    "--oauth and CAPSULE_MCP_AUTH_TOKEN are two ways to authenticate /mcp: with \
+                     --oauth every person signs in with OAuth, so unset CAPSULE_MCP_AUTH_TOKEN"
+                );
+            }
+            let (server, _sandbox, oauth) = if args.oauth {
+                let (server, sandbox, auth) = build_team(&cli.common, &args).await?;
+                (server, sandbox, Some(auth))
+            } else {
+                let (server, sandbox) = build(&cli.common).await?;
+                (server, sandbox, None)
+            };
             let mut opts = HttpOptions {
                 listen: args.listen,
                 auth_token,
+                oauth: oauth.clone(),
                 max_body_bytes: args.max_body_bytes,
                 session_idle_timeout: Duration::from_secs(args.session_idle_timeout),
                 max_sessions: args.max_sessions,
@@ -169,6 +312,22 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             if let Some(origins) = args.allowed_origins {
                 opts.allowed_origins = origins;
+            }
+            if let Some(auth) = &oauth
+                && let Ok(public) = url::Url::parse(auth.issuer())
+            {
+                // Clients and browsers reach the server by its public name; the consent form
+                // posts from its origin.
+                if let Some(host) = public.host_str()
+                    && !opts.allowed_hosts.iter().any(|h| h == host)
+                {
+                    opts.allowed_hosts
+                        .push(host.trim_matches(['[', ']']).to_owned());
+                }
+                let origin = public.origin().ascii_serialization();
+                if !opts.allowed_origins.contains(&origin) {
+                    opts.allowed_origins.push(origin);
+                }
             }
             opts.validate().map_err(anyhow::Error::msg)?;
             let shutdown = CancellationToken::new();

@@ -4,6 +4,7 @@ pub mod auth;
 pub mod client;
 pub mod endpoint;
 pub mod error;
+pub mod identity;
 pub mod map;
 pub mod oauth;
 pub mod page;

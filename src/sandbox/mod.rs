@@ -43,13 +43,28 @@ pub const USER_TOKEN: &str = "sandbox-user";
 /// Read-only token of the same non-admin user (user 6 "scottspacey").
 pub const READONLY_TOKEN: &str = "sandbox-readonly";
 
-/// Start-up settings; both can be changed later through `POST /_sandbox/config`.
+/// The sandbox's demo OAuth application: any client id and secret are accepted at
+/// `/oauth/token`, these are what `capsule-mcp http --oauth --sandbox` uses.
+pub const DEMO_CLIENT_ID: &str = "capsule-mcp-sandbox";
+/// The demo application's secret (not a secret: the sandbox accepts any).
+pub const DEMO_CLIENT_SECRET: &str = "sandbox-demo-secret";
+
+/// Start-up settings; the rate limit and token lifetime can be changed later through
+/// `POST /_sandbox/config`.
 #[derive(Debug, Clone)]
 pub struct SandboxOptions {
     /// Requests per token per hour before 429 (Capsule: 4000).
     pub rate_limit_per_hour: u32,
     /// Lifetime of OAuth access tokens (Capsule: about 7 days).
     pub access_token_ttl_seconds: u64,
+    /// `/oauth/authorise` shows a page to choose which demo user approves (or to deny),
+    /// as a browser would see Capsule's consent screen. Off: it approves at once as the
+    /// admin user, unless the request names one with `sandbox_user=ID`.
+    pub choose_user: bool,
+    /// Redirect URIs the demo application registered (exact match). Loopback
+    /// `http://…/callback` URIs on any port (the `auth login` listener) are always accepted;
+    /// any other redirect URI is refused.
+    pub redirect_uris: Vec<String>,
 }
 
 impl Default for SandboxOptions {
@@ -57,6 +72,8 @@ impl Default for SandboxOptions {
         SandboxOptions {
             rate_limit_per_hour: 4000,
             access_token_ttl_seconds: 604_800,
+            choose_user: false,
+            redirect_uris: Vec::new(),
         }
     }
 }
@@ -103,6 +120,17 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Shared {
     pub(crate) fn rt(&self) -> MutexGuard<'_, Runtime> {
         lock(&self.rt)
+    }
+
+    /// The demo users: (id, username, name), by id.
+    pub(crate) fn store_users(&self) -> Vec<(i64, String, String)> {
+        let mut users: Vec<_> = lock(&self.store)
+            .users
+            .values()
+            .map(|u| (u.id, u.username.clone(), u.name.clone()))
+            .collect();
+        users.sort_by_key(|u| u.0);
+        users
     }
 }
 

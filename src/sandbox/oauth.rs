@@ -1,5 +1,11 @@
-//! OAuth 2.0 authorization-code flow (auto-approved), refresh with rotation,
-//! PKCE (S256 and plain) and revocation.
+//! OAuth 2.0 authorization-code flow, refresh with rotation, PKCE (S256 and plain) and
+//! revocation.
+//!
+//! `/oauth/authorise` refuses a redirect URI the demo application did not register (see
+//! [`SandboxOptions::redirect_uris`](super::SandboxOptions)), then approves as the demo user
+//! the request names (`sandbox_user=ID`), denies (`sandbox_decision=deny`), shows a page to
+//! choose a user when [`SandboxOptions::choose_user`](super::SandboxOptions) is on, or
+//! approves at once as the admin user. The tokens act as the user who approved.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -20,6 +26,8 @@ struct Code {
     redirect_uri: String,
     challenge: Option<(String, String)>,
     expires: i64,
+    /// The demo user who approved.
+    user: i64,
 }
 
 #[derive(Debug, Default)]
@@ -98,6 +106,13 @@ pub(crate) async fn authorise(State(shared): State<Arc<Shared>>, uri: Uri) -> Re
             "redirect_uri is not a valid URL",
         );
     };
+    if !redirect_registered(&shared.opts.redirect_uris, &target) {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "redirect_uri is not registered for this application",
+        );
+    }
     let challenge = match non_empty(&q, "code_challenge") {
         None => None,
         Some(c) => {
@@ -115,6 +130,27 @@ pub(crate) async fn authorise(State(shared): State<Arc<Shared>>, uri: Uri) -> Re
             Some((c.to_string(), method))
         }
     };
+    if q.get("sandbox_decision").map(String::as_str) == Some("deny") {
+        target
+            .query_pairs_mut()
+            .append_pair("error", "access_denied")
+            .extend_pairs(q.get("state").map(|s| ("state", s)));
+        return found(target.as_str());
+    }
+    let user = match q.get("sandbox_user") {
+        Some(u) => match u.parse::<i64>() {
+            Ok(id) if shared.store_users().iter().any(|(uid, _, _)| *uid == id) => id,
+            _ => {
+                return oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    "sandbox_user is not a demo user id",
+                );
+            }
+        },
+        None if shared.opts.choose_user => return choose_page(&shared, &q),
+        None => seed::ADMIN_USER,
+    };
     let code = random_token(32);
     shared.rt().oauth.codes.insert(
         code.clone(),
@@ -123,6 +159,7 @@ pub(crate) async fn authorise(State(shared): State<Arc<Shared>>, uri: Uri) -> Re
             redirect_uri: redirect.to_string(),
             challenge,
             expires: now().timestamp() + 600,
+            user,
         },
     );
     {
@@ -132,11 +169,77 @@ pub(crate) async fn authorise(State(shared): State<Arc<Shared>>, uri: Uri) -> Re
             pairs.append_pair("state", state);
         }
     }
+    found(target.as_str())
+}
+
+fn found(location: &str) -> Response {
     let mut r = Response::new(axum::body::Body::empty());
     *r.status_mut() = StatusCode::FOUND;
-    if let Ok(v) = HeaderValue::from_str(target.as_str()) {
+    if let Ok(v) = HeaderValue::from_str(location) {
         r.headers_mut().insert(http::header::LOCATION, v);
     }
+    r
+}
+
+/// Registered exactly, or the `auth login` listener: `http://<loopback>:<any port>/callback`.
+fn redirect_registered(registered: &[String], target: &url::Url) -> bool {
+    if registered.iter().any(|r| r == target.as_str()) {
+        return true;
+    }
+    let loopback = match target.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    target.scheme() == "http" && loopback && target.path() == "/callback"
+}
+
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+/// The page a browser sees: one approve link per demo user, and a deny link.
+fn choose_page(shared: &Shared, q: &HashMap<String, String>) -> Response {
+    let link = |extra: (&str, &str)| {
+        let mut s = url::form_urlencoded::Serializer::new(String::new());
+        for (k, v) in q {
+            s.append_pair(k, v);
+        }
+        s.append_pair(extra.0, extra.1);
+        html_escape(&format!("/oauth/authorise?{}", s.finish()))
+    };
+    let client = html_escape(q.get("client_id").map(String::as_str).unwrap_or_default());
+    let mut body = format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>Sandbox Capsule: \
+         authorise</title></head><body><h1>Sandbox Capsule</h1><p>The application \
+         <b>{client}</b> asks to act in this demo Capsule account. Approve as:</p><ul>"
+    );
+    for (id, username, name) in shared.store_users() {
+        let href = link(("sandbox_user", &id.to_string()));
+        body += &format!(
+            "<li><a class=\"approve\" data-user=\"{id}\" href=\"{href}\">{} ({})</a></li>",
+            html_escape(&name),
+            html_escape(&username)
+        );
+    }
+    body += &format!(
+        "</ul><p><a class=\"deny\" href=\"{}\">Deny</a></p></body></html>",
+        link(("sandbox_decision", "deny"))
+    );
+    let mut r = Response::new(axum::body::Body::from(body));
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    r.headers_mut().insert(
+        http::header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store"),
+    );
     r
 }
 
@@ -208,7 +311,7 @@ pub(crate) async fn token(State(shared): State<Arc<Shared>>, body: Bytes) -> Res
                     );
                 }
             }
-            seed::ADMIN_USER
+            c.user
         }
         "refresh_token" => {
             let Some(rtok) = non_empty(&f, "refresh_token") else {
@@ -284,6 +387,19 @@ pub(crate) async fn revoke(State(shared): State<Arc<Shared>>, body: Bytes) -> Re
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_registered_or_login_listener_redirects_are_accepted() {
+        let reg = vec!["https://mcp.example.com/oauth/callback".to_owned()];
+        let ok = |u: &str| redirect_registered(&reg, &url::Url::parse(u).unwrap());
+        assert!(ok("https://mcp.example.com/oauth/callback"));
+        assert!(ok("http://127.0.0.1:4321/callback"));
+        assert!(ok("http://localhost:9/callback"));
+        assert!(!ok("https://mcp.example.com/oauth/callback2"));
+        assert!(!ok("https://evil.example/callback"));
+        assert!(!ok("http://127.0.0.1:4321/oauth/callback"));
+        assert!(!ok("https://127.0.0.1:4321/callback"));
+    }
 
     #[test]
     fn pkce_s256_matches_openssl() {

@@ -9,6 +9,7 @@
 //!   `tokens` refreshes each person's Capsule tokens once per expiry across replicas, and
 //!   `rate_hold` holds every replica back for a Capsule user whose window is spent.
 
+pub mod oauth;
 pub mod people;
 pub mod person;
 mod rate_hold;

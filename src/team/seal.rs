@@ -53,6 +53,14 @@ impl Sealer {
         Ok(Self { cipher })
     }
 
+    /// A sealer with a random key that lives as long as the process (`--oauth --sandbox`
+    /// without CAPSULE_MCP_STATE_KEY: nothing sealed outlives it anyway).
+    pub fn random() -> Self {
+        Self {
+            cipher: XChaCha20Poly1305::new(&XChaCha20Poly1305::generate_key(&mut OsRng)),
+        }
+    }
+
     /// Seals `plain` for storage under `key`: nonce ‖ ciphertext ‖ tag.
     pub fn seal(&self, key: &str, plain: &[u8]) -> Vec<u8> {
         let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);

@@ -24,6 +24,7 @@ mod shape;
 mod state;
 mod stdio;
 mod tasks;
+mod team;
 mod tokens;
 mod transport;
 mod upstream;

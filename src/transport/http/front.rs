@@ -32,6 +32,8 @@ use crate::transport::jsonrpc::{self, INVALID_PARAMS, INVALID_REQUEST, Inbound, 
 /// Settings the front end needs.
 pub(super) struct Front {
     pub token: Option<SecretString>,
+    /// With `--oauth`: every request needs one of its access tokens.
+    pub oauth: Option<Arc<crate::team::oauth::AuthServer>>,
     pub max_body_bytes: usize,
     pub body_read_timeout: Duration,
     pub max_sessions: usize,
@@ -118,13 +120,22 @@ fn header_version(headers: &HeaderMap) -> Option<String> {
 /// `/mcp` only: bearer auth, body limits, screening, and the answer reshaped.
 pub(super) async fn mcp_front(
     State(front): State<Arc<Front>>,
-    req: Request,
+    mut req: Request,
     next: Next,
 ) -> Response {
     if let Some(expected) = &front.token
         && let Some(response) = bearer_rejection(req.headers(), expected)
     {
         return response;
+    }
+    if let Some(auth) = &front.oauth {
+        match crate::team::oauth::bearer::person_for(auth, req.headers()).await {
+            // rmcp hands the request's parts to the handler, which acts as this person.
+            Ok(person) => {
+                req.extensions_mut().insert(person);
+            }
+            Err(response) => return response,
+        }
     }
     let (parts, body) = req.into_parts();
     let bytes = match read_body(

@@ -68,6 +68,10 @@ pub struct HttpOptions {
     pub allowed_origins: Vec<String>,
     /// Bearer token every `/mcp` request must present (`CAPSULE_MCP_AUTH_TOKEN`).
     pub auth_token: Option<SecretString>,
+    /// The team server's OAuth authorization server (`--oauth`): its routes are served, and
+    /// every `/mcp` request needs one of its access tokens and runs as that token's person.
+    /// Excludes `auth_token`; allows a non-loopback address.
+    pub oauth: Option<Arc<crate::team::oauth::AuthServer>>,
     /// Largest accepted request body in bytes; larger ones get 413. Default 1 MiB.
     pub max_body_bytes: usize,
     /// A session without any traffic for this long is closed (the client then gets 404 and
@@ -103,6 +107,7 @@ impl Default for HttpOptions {
                 "http://[::1]:*".into(),
             ],
             auth_token: None,
+            oauth: None,
             max_body_bytes: 1024 * 1024,
             session_idle_timeout: Duration::from_secs(30 * 60),
             max_sessions: 100,
@@ -119,7 +124,15 @@ impl HttpOptions {
     /// an auth token, an empty or unparsable host list, unparsable origins, an empty token,
     /// zero limits. The message says what to set.
     pub fn validate(&self) -> Result<(), String> {
+        if self.oauth.is_some() && self.auth_token.is_some() {
+            return Err(
+                "--oauth and CAPSULE_MCP_AUTH_TOKEN are two ways to authenticate /mcp: with \
+                 --oauth every person signs in with OAuth, so unset CAPSULE_MCP_AUTH_TOKEN"
+                    .into(),
+            );
+        }
         match &self.auth_token {
+            None if self.oauth.is_some() => {}
             None if !self.listen.ip().is_loopback() => {
                 return Err(format!(
                     "refusing to listen on {} without authentication: set CAPSULE_MCP_AUTH_TOKEN \
@@ -332,6 +345,7 @@ where
     let guard = Arc::new(guards::Guard::new(&opts)?);
     let front = Arc::new(front::Front {
         token: opts.auth_token.clone(),
+        oauth: opts.oauth.clone(),
         max_body_bytes: opts.max_body_bytes,
         body_read_timeout: opts.body_read_timeout,
         max_sessions: opts.max_sessions,
@@ -357,10 +371,14 @@ where
     let sessions = Arc::new(sessions::Sessions::new(local, opts.max_sessions));
     let service = StreamableHttpService::new(move || Ok(factory()), sessions, config);
 
-    let app = Router::new()
+    let mut app = Router::new()
         .route_service("/mcp", service)
         .route_layer(middleware::from_fn_with_state(front, front::mcp_front))
-        .route("/healthz", get(healthz).fallback(method_not_allowed))
+        .route("/healthz", get(healthz).fallback(method_not_allowed));
+    if let Some(auth) = &opts.oauth {
+        app = app.merge(oauth_routes(auth.clone()));
+    }
+    let app = app
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(
             guard,
@@ -395,6 +413,7 @@ where
         url = %format!("http://{addr}/mcp"),
         stateless = opts.stateless,
         auth = opts.auth_token.is_some(),
+        oauth = opts.oauth.is_some(),
         "MCP streamable HTTP listening"
     );
     Ok(BoundHttp {
@@ -405,6 +424,39 @@ where
         header_read_timeout: opts.header_read_timeout,
         max_connections: opts.max_connections,
     })
+}
+
+/// The authorization server's endpoints (`--oauth` only): discovery, registration,
+/// authorization with consent, Capsule's callback, tokens and revocation.
+fn oauth_routes(auth: Arc<crate::team::oauth::AuthServer>) -> Router {
+    use axum::routing::post;
+
+    use crate::team::oauth::{authorize, callback, clients, metadata, revoke, token};
+    Router::new()
+        .route(
+            "/.well-known/oauth-protected-resource",
+            get(metadata::protected_resource_handler),
+        )
+        .route(
+            "/.well-known/oauth-protected-resource/mcp",
+            get(metadata::protected_resource_handler),
+        )
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(metadata::authorization_server_handler),
+        )
+        .route(
+            "/.well-known/openid-configuration",
+            get(metadata::authorization_server_handler),
+        )
+        .route("/register", post(clients::register))
+        .route("/authorize", get(authorize::authorize))
+        .route("/authorize/decision", post(authorize::decision))
+        .route("/oauth/callback", get(callback::callback))
+        .route("/token", post(token::token))
+        .route("/revoke", post(revoke::revoke))
+        .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
+        .with_state(auth)
 }
 
 /// `GET /healthz`: the process is up and serving HTTP. No bearer needed; the Host check

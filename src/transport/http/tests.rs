@@ -558,6 +558,17 @@ fn validate_refuses_unsafe_or_nonsense_options() {
     };
     assert_eq!(with_token.validate(), Ok(()));
     assert_eq!(HttpOptions::default().validate(), Ok(()));
+    // OAuth tokens are the auth of a team server: any address, but not two schemes at once.
+    let team = HttpOptions {
+        oauth: Some(crate::team::oauth::tests::server().0),
+        ..public.clone()
+    };
+    assert_eq!(team.validate(), Ok(()));
+    let both = HttpOptions {
+        auth_token: with_token.auth_token.clone(),
+        ..team
+    };
+    assert!(both.validate().unwrap_err().contains("two ways"));
 
     let bad = [
         HttpOptions {
