@@ -348,6 +348,12 @@ impl crate::transport::http::DirectCalls for CapsuleMcp {
         self.registry.get(tool).is_some()
     }
 
+    fn asks(&self, tool: &str) -> bool {
+        self.registry
+            .get(tool)
+            .is_some_and(|s| s.kind == crate::tools::Kind::Delete)
+    }
+
     fn call(
         &self,
         params: CallToolRequestParams,

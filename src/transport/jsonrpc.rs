@@ -38,6 +38,8 @@ pub enum Inbound {
         method: String,
         /// The `protocolVersion` an `initialize` asks for.
         initialize_version: Option<String>,
+        /// An `initialize` from a client that can answer elicitation requests.
+        initialize_elicits: bool,
         /// A `tools/call`'s params, parsed, so a stateless server can run it without parsing
         /// the body again.
         call: Option<Box<CallToolRequestParams>>,
@@ -117,17 +119,13 @@ fn screen_fast(bytes: &[u8]) -> Option<Inbound> {
             {
                 return None;
             }
-            let initialize_version = match &request.request {
-                ClientRequest::InitializeRequest(init) => {
-                    Some(init.params.protocol_version.as_str().to_owned())
-                }
-                _ => None,
-            };
+            let (initialize_version, initialize_elicits) = initialize_facts(&request.request);
             let method = method.to_owned();
             Some(Inbound::Request {
                 method,
                 id: request.id,
                 initialize_version,
+                initialize_elicits,
                 call: tool_call(request.request),
             })
         }
@@ -141,6 +139,17 @@ fn screen_fast(bytes: &[u8]) -> Option<Inbound> {
         ClientJsonRpcMessage::Response(_) | ClientJsonRpcMessage::Error(_) => {
             Some(Inbound::Response)
         }
+    }
+}
+
+/// An `initialize`'s protocol version, and whether its client can answer elicitations.
+fn initialize_facts(request: &ClientRequest) -> (Option<String>, bool) {
+    match request {
+        ClientRequest::InitializeRequest(init) => (
+            Some(init.params.protocol_version.as_str().to_owned()),
+            init.params.capabilities.elicitation.is_some(),
+        ),
+        _ => (None, false),
     }
 }
 
@@ -195,16 +204,12 @@ fn screen_slow(bytes: &[u8]) -> Result<Inbound, Rejection> {
                     format!("Invalid params for {method}: {problem}"),
                 ));
             }
-            let initialize_version = match &request.request {
-                ClientRequest::InitializeRequest(init) => {
-                    Some(init.params.protocol_version.as_str().to_owned())
-                }
-                _ => None,
-            };
+            let (initialize_version, initialize_elicits) = initialize_facts(&request.request);
             Ok(Inbound::Request {
                 method: request.request.method().to_owned(),
                 id: request.id,
                 initialize_version,
+                initialize_elicits,
                 call: tool_call(request.request),
             })
         }
@@ -385,6 +390,7 @@ mod tests {
                 id: NumberOrString::Number(1),
                 method: "initialize".into(),
                 initialize_version: Some("2025-06-18".into()),
+                initialize_elicits: false,
                 call: None,
             }
         );

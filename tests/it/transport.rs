@@ -93,6 +93,15 @@ fn sse_messages(text: &str) -> (Vec<Value>, bool) {
     (messages, priming)
 }
 
+/// The JSON-RPC messages of a POST's answer: one JSON body (a call the server runs directly)
+/// or an SSE stream (one rmcp's session worker answers).
+fn answers(text: &str) -> Vec<Value> {
+    match serde_json::from_str::<Value>(text) {
+        Ok(v) => vec![v],
+        Err(_) => sse_messages(text).0,
+    }
+}
+
 /// Asserts a JSON-RPC error body: `{"jsonrpc":"2.0","id":…,"error":{"code":int,"message":str}}`.
 fn assert_jsonrpc_error(text: &str, what: &str) -> Value {
     let v: Value = serde_json::from_str(text)
@@ -530,7 +539,7 @@ async fn http_session_refuses_a_second_request_whose_id_is_in_flight() {
         .unwrap()
         .unwrap();
     assert!(!text.is_empty());
-    let (messages, _) = sse_messages(&text);
+    let messages = answers(&text);
     let done = messages.iter().find(|m| m["id"] == 7).unwrap();
     assert_eq!(done["result"]["structuredContent"]["first_name"], "First");
     assert_eq!(requests(&sb, "POST /parties").await, before + 1);
@@ -767,7 +776,7 @@ async fn http_session_cap_evicts_the_longest_idle_session() {
     assert_eq!(resp.status(), 404, "the idle session was evicted");
     let resp = slow.await.unwrap().unwrap();
     assert_eq!(resp.status(), 200);
-    let (messages, _) = sse_messages(&resp.text().await.unwrap());
+    let messages = answers(&resp.text().await.unwrap());
     assert!(
         messages
             .iter()

@@ -6,10 +6,15 @@
 //! instead, from the message the front end already parsed: same handler
 //! ([`DirectCalls::call`] is the server's own tool path), same JSON-RPC answer, same status.
 //!
+//! In a session, rmcp hands each request to the session's worker task over channels and
+//! answers over an SSE stream. A call that cannot touch the session's handler state (no log
+//! level set, no delete the client would be asked to confirm; see `sessions.rs`) is answered
+//! here too, as one JSON response, which the transport allows for any POSTed request.
+//!
 //! "Needs nothing of it" is narrow on purpose ([`eligible`]); anything else goes to rmcp as
-//! before: a session id, a protocol version from 2026-07-28 (per-request metadata, standard
-//! headers), any `_meta` (a progress token needs a stream to notify on), an `Accept` rmcp
-//! would refuse, an unknown tool (rmcp words that error), input responses or request state.
+//! before: a protocol version from 2026-07-28 (per-request metadata, standard headers), any
+//! `_meta` (a progress token needs a stream to notify on), an `Accept` rmcp would refuse, an
+//! unknown tool (rmcp words that error), input responses or request state.
 //! Cancellation is the same: a client that disconnects drops this future, and with it the
 //! call and its Capsule request.
 
@@ -35,6 +40,10 @@ pub trait DirectCalls: Send + Sync + 'static {
     /// Whether `tool` is one this server serves.
     fn knows(&self, tool: &str) -> bool;
 
+    /// Whether `tool` asks the client before it acts, when the client can be asked (a
+    /// delete): in a session whose client can, the call stays with rmcp, which holds the peer.
+    fn asks(&self, tool: &str) -> bool;
+
     /// Runs the call as `tools/call` would in a stateless request: no peer, no progress.
     /// `parts` are the request's, with whatever the front end put into their extensions.
     fn call(
@@ -51,7 +60,6 @@ pub(super) fn eligible(
     direct: &dyn DirectCalls,
 ) -> bool {
     accepts_json_and_sse(headers)
-        && !headers.contains_key("mcp-session-id")
         && pre_2026_version(headers)
         && call.meta.as_ref().is_none_or(|m| m.0.0.is_empty())
         && call.input_responses.is_none()
@@ -141,6 +149,9 @@ mod tests {
         fn knows(&self, tool: &str) -> bool {
             tool == "t"
         }
+        fn asks(&self, _: &str) -> bool {
+            false
+        }
         fn call(
             &self,
             _: CallToolRequestParams,
@@ -181,7 +192,6 @@ mod tests {
         for refused in [
             headers(&[("accept", "application/json")]),
             headers(&[("accept", "*/*")]),
-            headers(&[ACCEPT, ("mcp-session-id", "abc")]),
             headers(&[ACCEPT, ("mcp-protocol-version", "2026-07-28")]),
             headers(&[ACCEPT, ("mcp-protocol-version", "1999-01-01")]),
             headers(&[

@@ -37,8 +37,11 @@ pub(super) struct Front {
     pub max_body_bytes: usize,
     pub body_read_timeout: Duration,
     pub max_sessions: usize,
-    /// Stateless only: answers eligible `tools/call`s without rmcp.
+    /// Answers eligible `tools/call`s without rmcp.
     pub direct: Option<Arc<dyn super::DirectCalls>>,
+    pub stateless: bool,
+    /// The session manager, with sessions.
+    pub sessions: Option<Arc<super::sessions::Sessions>>,
 }
 
 /// Raised by the session manager while it serves one `/mcp` request.
@@ -177,13 +180,16 @@ pub(super) async fn mcp_front(
         }
     };
 
+    // An `initialize` (and whether its client can answer elicitations), once screened.
+    let mut initialize = None;
     let mut exchange = Exchange {
         method: parts.method.clone(),
         id: None,
         version: header_version(&parts.headers),
     };
     if parts.method == Method::POST && is_json(&parts.headers) {
-        let screened = match (jsonrpc::screen(&bytes), &front.direct) {
+        let screened = jsonrpc::screen(&bytes);
+        let route = match (&screened, &front.direct) {
             (
                 Ok(Inbound::Request {
                     id,
@@ -191,20 +197,54 @@ pub(super) async fn mcp_front(
                     ..
                 }),
                 Some(direct),
-            ) if super::direct::eligible(&parts.headers, &call, &**direct) => {
-                return super::direct::answer(&**direct, id, *call, parts).await;
+            ) if super::direct::eligible(&parts.headers, call, &**direct) => {
+                route(&front, &parts.headers, id, direct.asks(&call.name)).await
             }
-            (screened, _) => screened,
+            _ => Route::Rmcp,
+        };
+        let screened = match (route, screened, &front.direct) {
+            (
+                Route::Direct(booked),
+                Ok(Inbound::Request {
+                    id,
+                    call: Some(call),
+                    ..
+                }),
+                Some(direct),
+            ) => {
+                let answer = super::direct::answer(&**direct, id, *call, parts).await;
+                drop(booked);
+                return answer;
+            }
+            (Route::Duplicate, Ok(Inbound::Request { id, .. }), _) => {
+                return duplicate_id(Some(&id));
+            }
+            (_, screened, _) => screened,
         };
         match screened {
             Ok(Inbound::Request {
                 id,
+                method,
                 initialize_version,
+                initialize_elicits,
                 ..
             }) => {
                 exchange.id = Some(id);
                 if initialize_version.is_some() {
                     exchange.version = initialize_version;
+                    initialize = Some(initialize_elicits);
+                }
+                if method == "logging/setLevel"
+                    && let (Some(sessions), Some(sid)) = (
+                        &front.sessions,
+                        parts
+                            .headers
+                            .get("mcp-session-id")
+                            .and_then(|v| v.to_str().ok()),
+                    )
+                {
+                    // Before rmcp sets it: from now on this session's calls notify logs.
+                    sessions.record_log_level(sid);
                 }
             }
             Ok(_) => {}
@@ -223,22 +263,17 @@ pub(super) async fn mcp_front(
     let req = Request::from_parts(parts, Body::from(bytes));
     let signals = Arc::new(Signals::default());
     let response = SIGNALS.scope(signals.clone(), next.run(req)).await;
+    if let (Some(elicits), Some(sessions)) = (initialize, &front.sessions)
+        && let Some(sid) = response
+            .headers()
+            .get("mcp-session-id")
+            .and_then(|v| v.to_str().ok())
+    {
+        sessions.record_initialize(sid, elicits);
+    }
 
     if signals.duplicate_id.load(Ordering::Relaxed) {
-        let id = exchange
-            .id
-            .as_ref()
-            .map_or_else(String::new, RequestId::to_string);
-        return jsonrpc_error(
-            StatusCode::BAD_REQUEST,
-            exchange.id.as_ref(),
-            INVALID_REQUEST,
-            "duplicate_request_id",
-            &format!(
-                "Invalid Request: request id {id} is already in flight in this session; \
-                 use a new id for each request"
-            ),
-        );
+        return duplicate_id(exchange.id.as_ref());
     }
     if signals.cap_hit.load(Ordering::Relaxed) {
         let mut response = jsonrpc_error(
@@ -258,6 +293,42 @@ pub(super) async fn mcp_front(
         return response;
     }
     responses::reshape(response, &exchange).await
+}
+
+/// Where an eligible `tools/call` goes.
+enum Route {
+    /// Run it here; in a session, booked in flight until this drops.
+    Direct(Option<super::sessions::InFlightGuard>),
+    /// Its id is in flight in its session.
+    Duplicate,
+    Rmcp,
+}
+
+async fn route(front: &Front, headers: &HeaderMap, id: &RequestId, asks: bool) -> Route {
+    let session = headers.get("mcp-session-id").and_then(|v| v.to_str().ok());
+    match (session, &front.sessions) {
+        (None, _) if front.stateless => Route::Direct(None),
+        (Some(sid), Some(sessions)) => match sessions.begin_direct(sid, id, asks).await {
+            super::sessions::Begin::Go(booked) => Route::Direct(Some(booked)),
+            super::sessions::Begin::Duplicate => Route::Duplicate,
+            super::sessions::Begin::Rmcp => Route::Rmcp,
+        },
+        _ => Route::Rmcp,
+    }
+}
+
+fn duplicate_id(id: Option<&RequestId>) -> Response {
+    let shown = id.map_or_else(String::new, RequestId::to_string);
+    jsonrpc_error(
+        StatusCode::BAD_REQUEST,
+        id,
+        INVALID_REQUEST,
+        "duplicate_request_id",
+        &format!(
+            "Invalid Request: request id {shown} is already in flight in this session; \
+             use a new id for each request"
+        ),
+    )
 }
 
 /// A request body that fails once more than `remaining` bytes have streamed through, and

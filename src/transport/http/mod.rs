@@ -329,8 +329,9 @@ where
     bind_with(factory, None, opts, shutdown).await
 }
 
-/// [`bind`], and in stateless mode the `tools/call`s [`direct::eligible`] allows are answered
-/// by `direct` without rmcp's per-request service (the same answer, less work).
+/// [`bind`], and the `tools/call`s [`direct::eligible`] allows are answered by `direct`
+/// without rmcp's per-request service (stateless) or session worker (sessions whose handler
+/// state the call cannot touch): the same answer, less work.
 pub async fn bind_with<S, F>(
     factory: F,
     direct: Option<Arc<dyn DirectCalls>>,
@@ -343,13 +344,26 @@ where
 {
     opts.validate().map_err(anyhow::Error::msg)?;
     let guard = Arc::new(guards::Guard::new(&opts)?);
+    let mut local = LocalSessionManager::default();
+    // Direct calls bypass a session's rmcp worker, whose keep-alive would then close sessions
+    // in use: idle sessions are reaped by the wrapper instead.
+    local.session_config.keep_alive = match direct {
+        Some(_) if !opts.stateless => None,
+        _ => Some(opts.session_idle_timeout),
+    };
+    let sessions = Arc::new(sessions::Sessions::new(local, opts.max_sessions));
+    if direct.is_some() && !opts.stateless {
+        sessions.spawn_reaper(opts.session_idle_timeout, shutdown.child_token());
+    }
     let front = Arc::new(front::Front {
         token: opts.auth_token.clone(),
         oauth: opts.oauth.clone(),
         max_body_bytes: opts.max_body_bytes,
         body_read_timeout: opts.body_read_timeout,
         max_sessions: opts.max_sessions,
-        direct: direct.filter(|_| opts.stateless),
+        stateless: opts.stateless,
+        sessions: (!opts.stateless).then(|| sessions.clone()),
+        direct,
     });
 
     let mut config = StreamableHttpServerConfig::default()
@@ -366,9 +380,6 @@ where
             .with_legacy_session_mode(false)
             .with_json_response(true);
     }
-    let mut local = LocalSessionManager::default();
-    local.session_config.keep_alive = Some(opts.session_idle_timeout);
-    let sessions = Arc::new(sessions::Sessions::new(local, opts.max_sessions));
     let service = StreamableHttpService::new(move || Ok(factory()), sessions, config);
 
     let mut app = Router::new()

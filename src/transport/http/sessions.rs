@@ -9,6 +9,11 @@
 //!   still in flight in the same session would take the first one's stream and leave one
 //!   answer lost. The second is refused (`-32600`, HTTP 400) and never runs; the id is free
 //!   again when its response stream ends (answered, cancelled, or dropped by the client).
+//! - **Direct calls** (`direct.rs`): a `tools/call` in a session whose handler state it cannot
+//!   change (no log level set, and no client that would be asked before a delete) may be run
+//!   outside rmcp's session worker. It is booked here like any request (in flight, activity),
+//!   and because rmcp's worker then never sees it, idle sessions are reaped here
+//!   ([`Sessions::spawn_reaper`]) instead of by rmcp's keep-alive.
 
 use std::{
     collections::{HashMap, HashSet},
@@ -34,6 +39,17 @@ struct Activity {
     in_flight: HashSet<RequestId>,
     /// Last time a request, notification or stream touched the session, or a request ended.
     last: Instant,
+    /// What the front end saw of the session, once its `initialize` was answered.
+    facts: Option<Facts>,
+}
+
+/// What decides whether a session's calls may run outside its rmcp worker.
+#[derive(Debug, Clone, Copy)]
+struct Facts {
+    /// The client can answer elicitations: a delete would ask it first.
+    elicits: bool,
+    /// The client set a log level: calls send it log notifications.
+    logs: bool,
 }
 
 impl Activity {
@@ -41,8 +57,19 @@ impl Activity {
         Self {
             in_flight: HashSet::new(),
             last: Instant::now(),
+            facts: None,
         }
     }
+}
+
+/// Whether a session's `tools/call` runs directly.
+pub(super) enum Begin {
+    /// Yes: the request is booked in flight until the guard drops.
+    Go(InFlightGuard),
+    /// The id is already in flight in this session: refuse it, as rmcp's path would.
+    Duplicate,
+    /// Leave it to rmcp (an unknown or closed session, a log level set, a delete to confirm).
+    Rmcp,
 }
 
 type ActivityMap = Arc<Mutex<HashMap<SessionId, Activity>>>;
@@ -67,6 +94,85 @@ impl Sessions {
             create_lock: tokio::sync::Mutex::new(()),
             activity: Arc::default(),
         }
+    }
+
+    /// The session `id` was created by an `initialize` whose client `elicits` or not.
+    pub(super) fn record_initialize(&self, id: &str, elicits: bool) {
+        if let Some(a) = lock(&self.activity).get_mut(id) {
+            a.facts = Some(Facts {
+                elicits,
+                logs: false,
+            });
+        }
+    }
+
+    /// The session's client asked for log notifications: its calls stay with rmcp.
+    pub(super) fn record_log_level(&self, id: &str) {
+        if let Some(Some(f)) = lock(&self.activity).get_mut(id).map(|a| a.facts.as_mut()) {
+            f.logs = true;
+        }
+    }
+
+    /// Books request `rid` of session `id` to run directly, when nothing of the session's
+    /// handler state matters to it; `deletes` is a tool that would ask before deleting.
+    pub(super) async fn begin_direct(&self, id: &str, rid: &RequestId, deletes: bool) -> Begin {
+        let sid: SessionId = id.into();
+        if !self.inner.has_session(&sid).await.unwrap_or(false) {
+            return Begin::Rmcp;
+        }
+        let mut activity = lock(&self.activity);
+        let Some(entry) = activity.get_mut(id) else {
+            return Begin::Rmcp;
+        };
+        match entry.facts {
+            Some(f) if !f.logs && !(deletes && f.elicits) => {}
+            _ => return Begin::Rmcp,
+        }
+        entry.last = Instant::now();
+        if !entry.in_flight.insert(rid.clone()) {
+            tracing::warn!(%rid, "refused a request whose id is in flight in its session");
+            return Begin::Duplicate;
+        }
+        Begin::Go(InFlightGuard {
+            activity: self.activity.clone(),
+            session: sid,
+            request: rid.clone(),
+        })
+    }
+
+    /// Closes sessions idle (nothing in flight, no activity) for longer than `idle`, checking
+    /// a few times per `idle`, until `shutdown`. Used instead of rmcp's keep-alive when calls
+    /// may bypass its session worker.
+    pub(super) fn spawn_reaper(
+        self: &Arc<Self>,
+        idle: std::time::Duration,
+        shutdown: tokio_util::sync::CancellationToken,
+    ) {
+        let sessions = Arc::downgrade(self);
+        let every = (idle / 4).clamp(
+            std::time::Duration::from_millis(50),
+            std::time::Duration::from_secs(30),
+        );
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(every) => {}
+                }
+                let Some(sessions) = sessions.upgrade() else {
+                    return;
+                };
+                let expired: Vec<SessionId> = lock(&sessions.activity)
+                    .iter()
+                    .filter(|(_, a)| a.in_flight.is_empty() && a.last.elapsed() > idle)
+                    .map(|(id, _)| id.clone())
+                    .collect();
+                for id in expired {
+                    tracing::debug!("closing a session idle for the session idle timeout");
+                    let _ = sessions.close_session(&id).await;
+                }
+            }
+        });
     }
 
     fn touch(&self, id: &SessionId) {
@@ -225,7 +331,7 @@ impl SessionManager for Sessions {
 }
 
 /// Holds a request id in flight in its session until dropped.
-struct InFlightGuard {
+pub(super) struct InFlightGuard {
     activity: ActivityMap,
     session: SessionId,
     request: RequestId,

@@ -707,6 +707,10 @@ impl DirectCalls for Marked {
         tool == "echo"
     }
 
+    fn asks(&self, _tool: &str) -> bool {
+        false
+    }
+
     fn call(
         &self,
         params: CallToolRequestParams,
@@ -778,31 +782,91 @@ async fn stateless_calls_that_need_nothing_of_rmcp_are_answered_directly_and_the
     let with_meta =
         json!({"name": "echo", "arguments": {"text": "hi"}, "_meta": {"progressToken": 1}});
     assert_eq!(echo_text(&url, with_meta, None).await, "hi");
+}
 
-    // With sessions the direct path is never taken, whatever the call.
-    let stateful = start_direct(opts()).await;
-    let init = initialize(&stateful.url()).await;
-    let sid = session_id(&init);
-    let resp = mcp_post(&stateful.url())
-        .header("mcp-session-id", &sid)
+/// A call on the session `sid`, answered as text (JSON or SSE).
+async fn session_call(url: &str, sid: &str, body: Value) -> (u16, String) {
+    let resp = mcp_post(url)
+        .header("mcp-session-id", sid)
         .header("mcp-protocol-version", "2025-06-18")
-        .body(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}).to_string())
+        .body(body.to_string())
         .send()
         .await
         .unwrap();
-    assert_eq!(resp.status(), 202);
-    let resp = mcp_post(&stateful.url())
-        .header("mcp-session-id", &sid)
-        .header("mcp-protocol-version", "2025-06-18")
-        .body(
-            json!({"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": plain}).to_string(),
-        )
-        .send()
-        .await
-        .unwrap();
-    let text = resp.text().await.unwrap();
+    (resp.status().as_u16(), resp.text().await.unwrap())
+}
+
+async fn open_session(url: &str, capabilities: Value) -> String {
+    let mut init = init_body();
+    init["params"]["capabilities"] = capabilities;
+    let resp = mcp_post(url).body(init.to_string()).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let sid = session_id(&resp);
+    let _ = resp.text().await.unwrap();
+    let (status, _) = session_call(
+        url,
+        &sid,
+        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+    )
+    .await;
+    assert_eq!(status, 202);
+    sid
+}
+
+#[tokio::test]
+async fn session_calls_run_directly_until_the_session_sets_a_log_level() {
+    let server = start_direct(opts()).await;
+    let url = server.url();
+    let call = |id: u32| {
+        json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+            "params": {"name": "echo", "arguments": {"text": "hi"}}})
+    };
+    let sid = open_session(&url, json!({})).await;
+    let (status, text) = session_call(&url, &sid, call(5)).await;
+    assert_eq!(status, 200);
+    assert!(text.contains("direct:hi"), "{text}");
+    // An unknown session is rmcp's to refuse, as before.
+    let (status, _) = session_call(&url, "no-such-session", call(6)).await;
+    assert_eq!(status, 404);
+    // Once the client asks for logs, its calls go through its session's handler.
+    let (status, _) = session_call(
+        &url,
+        &sid,
+        json!({"jsonrpc": "2.0", "id": 7, "method": "logging/setLevel", "params": {"level": "info"}}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (_, text) = session_call(&url, &sid, call(8)).await;
     assert!(
         text.contains("\"text\":\"hi\"") && !text.contains("direct:"),
         "{text}"
     );
+    // Another session is not affected.
+    let other = open_session(&url, json!({})).await;
+    let (_, text) = session_call(&url, &other, call(9)).await;
+    assert!(text.contains("direct:hi"), "{text}");
+}
+
+#[tokio::test]
+async fn sessions_used_only_by_direct_calls_live_and_idle_ones_are_reaped() {
+    let server = start_direct(HttpOptions {
+        session_idle_timeout: Duration::from_millis(800),
+        ..opts()
+    })
+    .await;
+    let url = server.url();
+    let sid = open_session(&url, json!({})).await;
+    let call = json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call",
+        "params": {"name": "echo", "arguments": {"text": "x"}}});
+    // Direct calls keep the session alive past its idle timeout...
+    for _ in 0..6 {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let (status, text) = session_call(&url, &sid, call.clone()).await;
+        assert_eq!(status, 200, "{text}");
+        assert!(text.contains("direct:x"), "{text}");
+    }
+    // ...and without them it is closed.
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+    let (status, _) = session_call(&url, &sid, call).await;
+    assert_eq!(status, 404);
 }
