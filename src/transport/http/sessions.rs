@@ -125,7 +125,8 @@ impl Sessions {
             return Begin::Rmcp;
         };
         match entry.facts {
-            Some(f) if !f.logs && !(deletes && f.elicits) => {}
+            // Not when logs are on, nor for a delete the client would be asked to confirm.
+            Some(f) if !(f.logs || deletes && f.elicits) => {}
             _ => return Begin::Rmcp,
         }
         entry.last = Instant::now();
