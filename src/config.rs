@@ -216,7 +216,12 @@ pub struct HttpArgs {
     /// With --oauth: also accept client ID metadata documents served from loopback
     /// (127.0.0.1, ::1, localhost; http or https), for local tests. Off by default: anyone can
     /// send a client_id URL, so only public addresses are fetched. --sandbox turns it on.
-    #[arg(long, env = "CAPSULE_MCP_OAUTH_ALLOW_LOOPBACK_CLIENT_IDS")]
+    #[arg(
+        long,
+        env = "CAPSULE_MCP_OAUTH_ALLOW_LOOPBACK_CLIENT_IDS",
+        action = clap::ArgAction::SetTrue,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
     pub oauth_allow_loopback_client_ids: bool,
 }
 
