@@ -213,6 +213,16 @@ pub struct HttpArgs {
     /// With --oauth: seconds an MCP access token lives (refresh tokens live 30 days).
     #[arg(long, env = "CAPSULE_MCP_OAUTH_ACCESS_TTL", default_value_t = 3600)]
     pub oauth_access_ttl: u64,
+    /// With --oauth: also accept client ID metadata documents served from loopback
+    /// (127.0.0.1, ::1, localhost; http or https), for local tests. Off by default: anyone can
+    /// send a client_id URL, so only public addresses are fetched. --sandbox turns it on.
+    #[arg(
+        long,
+        env = "CAPSULE_MCP_OAUTH_ALLOW_LOOPBACK_CLIENT_IDS",
+        action = clap::ArgAction::SetTrue,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub oauth_allow_loopback_client_ids: bool,
 }
 
 /// Parses a secret argument straight into a redacting type, so `Debug` never shows it.

@@ -221,6 +221,7 @@ async fn build_team(
             client_options,
             access_ttl: Duration::from_secs(args.oauth_access_ttl.max(1)),
             refresh_ttl: Duration::from_secs(30 * 86_400),
+            allow_loopback_client_ids: args.oauth_allow_loopback_client_ids || common.sandbox,
         },
         store,
         sealer,

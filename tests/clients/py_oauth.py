@@ -11,6 +11,10 @@ there). The callback handler hands those to the SDK.
 usage: python py_oauth.py --url URL --user ID [--decision approve|deny]
                           [--auth-method none|client_secret_post|client_secret_basic]
                           [--redirect-uri URI] [--refresh-after SECONDS]
+                          [--client-metadata-url URL]
+
+With --client-metadata-url the SDK names itself by that client ID metadata document URL
+(its `client_metadata_url`) instead of registering, when the server advertises support.
 
 Prints one line `OAUTH-REPORT {json}` on stdout: the browser's steps, the tool result, the
 tokens and client the SDK holds (the Rust test uses them to probe the server), or the error.
@@ -88,6 +92,7 @@ class Browser:
             if consent.status_code != 200:
                 raise RuntimeError(f"consent page answered {consent.status_code}: {consent.text[:300]}")
             self.steps[-1]["client_named"] = "py-oauth-test" in consent.text
+            self.steps[-1]["body"] = consent.text
             m = re.search(r'name="transaction" value="([^"]+)"', consent.text)
             if not m:
                 raise RuntimeError("the consent page has no transaction field")
@@ -153,6 +158,7 @@ async def main() -> None:
     parser.add_argument("--auth-method", default="none")
     parser.add_argument("--redirect-uri", default="http://127.0.0.1:47123/callback")
     parser.add_argument("--refresh-after", type=float)
+    parser.add_argument("--client-metadata-url")
     opts = parser.parse_args()
 
     browser = Browser(opts.user, opts.decision)
@@ -169,6 +175,7 @@ async def main() -> None:
         storage=storage,
         redirect_handler=browser.redirect_handler,
         callback_handler=browser.callback_handler,
+        client_metadata_url=opts.client_metadata_url,
     )
     report: dict[str, Any] = {"steps": browser.steps}
     try:

@@ -27,22 +27,25 @@ const CLIENT_SECRET: &str = "CANARY-team-capsule-app-secret-51c2";
 /// 32 bytes of 7, base64.
 const STATE_KEY: &str = "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=";
 
-struct Team {
-    sb: Sandbox,
+pub(super) struct Team {
+    pub(super) sb: Sandbox,
     _child: tokio::process::Child,
     /// `http://127.0.0.1:PORT`
-    public: String,
+    pub(super) public: String,
     /// Everything the server wrote to stderr so far.
-    logs: Arc<Mutex<String>>,
+    pub(super) logs: Arc<Mutex<String>>,
+    /// The server's own config directory (its file state store), so that servers running at
+    /// once do not contend for one state file, nor touch the real one.
+    _config: tempfile::TempDir,
 }
 
 impl Team {
-    fn mcp(&self) -> String {
+    pub(super) fn mcp(&self) -> String {
         format!("{}/mcp", self.public)
     }
 }
 
-fn free_port() -> u16 {
+pub(super) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -51,7 +54,7 @@ fn free_port() -> u16 {
 }
 
 /// The sandbox and `capsule-mcp http --oauth` in front of it, with `env` added.
-async fn team(env: &[(&str, &str)]) -> Team {
+pub(super) async fn team(env: &[(&str, &str)]) -> Team {
     let port = free_port();
     let public = format!("http://127.0.0.1:{port}");
     let sb = Sandbox::start(
@@ -64,6 +67,7 @@ async fn team(env: &[(&str, &str)]) -> Team {
     )
     .await
     .unwrap();
+    let config = tempfile::tempdir().unwrap();
     let mut cmd = tokio::process::Command::new(BIN);
     cmd.args(["http", "--oauth", "--listen", &format!("127.0.0.1:{port}")])
         .args(["--public-url", &public])
@@ -73,6 +77,7 @@ async fn team(env: &[(&str, &str)]) -> Team {
         .env("CAPSULE_CLIENT_ID", "capsule-mcp-team-tests")
         .env("CAPSULE_CLIENT_SECRET", CLIENT_SECRET)
         .env("CAPSULE_MCP_STATE_KEY", STATE_KEY)
+        .env("CAPSULE_MCP_CONFIG_DIR", config.path())
         .env("RUST_LOG", "debug")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -110,18 +115,24 @@ async fn team(env: &[(&str, &str)]) -> Team {
         _child: child,
         public,
         logs,
+        _config: config,
     }
 }
 
-/// One person signs in with the Python SDK as demo user `user`; the driver's report.
-async fn sign_in(t: &Team, user: &str, extra: &[&str]) -> Value {
+/// The test clients' Python (set up by `tests/clients/setup` first).
+pub(super) fn venv_python() -> std::path::PathBuf {
     real_clients::setup();
-    let python = std::env::var_os("CAPSULE_CLIENTS_VENV")
+    std::env::var_os("CAPSULE_CLIENTS_VENV")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| {
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/clients-venv")
         })
-        .join("bin/python");
+        .join("bin/python")
+}
+
+/// One person signs in with the Python SDK as demo user `user`; the driver's report.
+pub(super) async fn sign_in(t: &Team, user: &str, extra: &[&str]) -> Value {
+    let python = venv_python();
     let out = tokio::time::timeout(
         Duration::from_secs(120),
         tokio::process::Command::new(&python)
@@ -153,7 +164,7 @@ async fn sign_in(t: &Team, user: &str, extra: &[&str]) -> Value {
     serde_json::from_str(report).unwrap()
 }
 
-fn signed_in(report: &Value) -> &Value {
+pub(super) fn signed_in(report: &Value) -> &Value {
     assert!(
         report.get("error").is_none(),
         "the sign-in failed: {report:#}"
@@ -162,7 +173,7 @@ fn signed_in(report: &Value) -> &Value {
 }
 
 /// An rmcp client presenting `token`.
-async fn client_with(t: &Team, token: &str) -> Client {
+pub(super) async fn client_with(t: &Team, token: &str) -> Client {
     let config = StreamableHttpClientTransportConfig::with_uri(t.mcp()).auth_header(token);
     ().serve(StreamableHttpClientTransport::from_config(config))
         .await
@@ -203,7 +214,7 @@ fn assert_challenge(t: &Team, r: &reqwest::Response, invalid_token: bool) {
     );
 }
 
-async fn post_form(t: &Team, path: &str, form: &[(&str, &str)]) -> (u16, Value) {
+pub(super) async fn post_form(t: &Team, path: &str, form: &[(&str, &str)]) -> (u16, Value) {
     let r = reqwest::Client::new()
         .post(format!("{}{path}", t.public))
         .header("content-type", "application/x-www-form-urlencoded")

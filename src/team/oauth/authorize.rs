@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     AuthServer, SCOPES,
-    clients::{ClientRecord, client_key},
+    clients::{self, ClientRecord, Found},
     consent, error_page,
     form::Params,
     redirect, store_failed, with_query,
@@ -116,16 +116,26 @@ pub async fn authorize(State(server): State<Arc<AuthServer>>, RawQuery(q): RawQu
             "the request names no client (client_id is missing); start again from your MCP client",
         );
     };
-    let client: ClientRecord = match server.get_json(&client_key(client_id)).await {
-        Ok(Some(c)) => c,
-        Ok(None) => {
+    let client: ClientRecord = match clients::find(&server, client_id).await {
+        Found::Client(c) => c,
+        Found::Unknown => {
             return error_page(
                 StatusCode::BAD_REQUEST,
                 "this MCP client is not registered with this server (unknown client_id); \
                  remove the server from your MCP client and add it again",
             );
         }
-        Err(e) => return store_failed(&e),
+        Found::Refused(why) => {
+            return error_page(
+                StatusCode::BAD_REQUEST,
+                &format!(
+                    "this MCP client identifies itself by the document at {client_id}, which \
+                     this server cannot use: {why}. Nothing was sent to the client; tell its \
+                     publisher, or connect with another client."
+                ),
+            );
+        }
+        Found::StoreFailed(e) => return store_failed(&e),
     };
     let redirect_uri = match params.get("redirect_uri") {
         Some(given) if client.redirect_for(given).is_some() => given.to_owned(),

@@ -16,8 +16,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use subtle::ConstantTimeEq as _;
 
-use super::{AuthServer, form::Params, json_answer, now, oauth_error, store_failed};
-use crate::team::seal::{random_secret, token_hash};
+use super::{AuthServer, cimd, form::Params, json_answer, now, oauth_error, store_failed};
+use crate::team::{
+    seal::{random_secret, token_hash},
+    store::StoreError,
+};
 
 const MAX_REDIRECT_URIS: usize = 10;
 const MAX_URI_LEN: usize = 2000;
@@ -40,6 +43,20 @@ impl ClientRecord {
     /// What the consent page calls the client.
     pub fn display_name(&self) -> &str {
         self.client_name.as_deref().unwrap_or(&self.client_id)
+    }
+
+    /// For a client described by a metadata document: the host serving it (its `client_id`'s),
+    /// the one thing about the client that is not self-asserted.
+    pub fn document_host(&self) -> Option<String> {
+        if !cimd::is_document_url(&self.client_id) {
+            return None;
+        }
+        let url = url::Url::parse(&self.client_id).ok()?;
+        let host = url.host_str()?;
+        Some(match url.port() {
+            Some(port) => format!("{host}:{port}"),
+            None => host.to_owned(),
+        })
     }
 
     /// The registered redirect URI `given` matches, if any.
@@ -109,6 +126,47 @@ pub fn redirect_matches(registered: &str, given: &str) -> bool {
         && g.password().is_none()
 }
 
+/// The redirect URIs a client lists (at registration or in its metadata document): 1 to 10,
+/// each one [`check_redirect_uri`] accepts; else the OAuth error code and what is wrong.
+pub fn check_redirect_uris(uris: &[String]) -> Result<(), (&'static str, String)> {
+    if uris.is_empty() || uris.len() > MAX_REDIRECT_URIS {
+        return Err((
+            "invalid_redirect_uri",
+            "list between 1 and 10 redirect_uris".into(),
+        ));
+    }
+    for uri in uris {
+        check_redirect_uri(uri).map_err(|e| ("invalid_redirect_uri", e))?;
+    }
+    Ok(())
+}
+
+/// `grant_types` and `response_types` this server can serve: the code flow and refreshes.
+pub fn check_flows(grant_types: &[String], response_types: &[String]) -> Result<(), &'static str> {
+    if grant_types
+        .iter()
+        .any(|g| g != "authorization_code" && g != "refresh_token")
+    {
+        return Err("grant_types may list only authorization_code and refresh_token");
+    }
+    if response_types.iter().any(|r| r != "code") {
+        return Err("response_types may list only code");
+    }
+    Ok(())
+}
+
+/// A client's self-chosen name, without control characters and at most 200 characters; none
+/// when blank.
+pub fn clean_name(name: Option<String>) -> Option<String> {
+    name.map(|n| {
+        n.chars()
+            .filter(|c| !c.is_control())
+            .take(MAX_NAME_LEN)
+            .collect::<String>()
+    })
+    .filter(|n| !n.trim().is_empty())
+}
+
 #[derive(Debug, Deserialize)]
 struct RegistrationRequest {
     redirect_uris: Option<Vec<String>>,
@@ -136,16 +194,8 @@ pub async fn register(State(server): State<Arc<AuthServer>>, body: Bytes) -> Res
         }
     };
     let redirect_uris = req.redirect_uris.unwrap_or_default();
-    if redirect_uris.is_empty() || redirect_uris.len() > MAX_REDIRECT_URIS {
-        return invalid_metadata(
-            "invalid_redirect_uri",
-            "register between 1 and 10 redirect_uris",
-        );
-    }
-    for uri in &redirect_uris {
-        if let Err(e) = check_redirect_uri(uri) {
-            return invalid_metadata("invalid_redirect_uri", &e);
-        }
+    if let Err((error, description)) = check_redirect_uris(&redirect_uris) {
+        return invalid_metadata(error, &description);
     }
     let auth_method = req
         .token_endpoint_auth_method
@@ -159,31 +209,11 @@ pub async fn register(State(server): State<Arc<AuthServer>>, body: Bytes) -> Res
     let grant_types = req
         .grant_types
         .unwrap_or_else(|| vec!["authorization_code".into()]);
-    if grant_types
-        .iter()
-        .any(|g| g != "authorization_code" && g != "refresh_token")
-    {
-        return invalid_metadata(
-            "invalid_client_metadata",
-            "grant_types may list only authorization_code and refresh_token",
-        );
-    }
     let response_types = req.response_types.unwrap_or_else(|| vec!["code".into()]);
-    if response_types.iter().any(|r| r != "code") {
-        return invalid_metadata(
-            "invalid_client_metadata",
-            "response_types may list only code",
-        );
+    if let Err(e) = check_flows(&grant_types, &response_types) {
+        return invalid_metadata("invalid_client_metadata", e);
     }
-    let client_name = req
-        .client_name
-        .map(|n| {
-            n.chars()
-                .filter(|c| !c.is_control())
-                .take(MAX_NAME_LEN)
-                .collect::<String>()
-        })
-        .filter(|n| !n.trim().is_empty());
+    let client_name = clean_name(req.client_name);
     let client_id = random_secret().expose_secret().to_owned();
     let secret = (auth_method != "none").then(random_secret);
     let record = ClientRecord {
@@ -220,6 +250,37 @@ pub async fn register(State(server): State<Arc<AuthServer>>, body: Bytes) -> Res
         body["client_secret_expires_at"] = json!(0);
     }
     json_answer(StatusCode::CREATED, &body)
+}
+
+/// What a `client_id` names.
+pub enum Found {
+    Client(ClientRecord),
+    /// No registered client has this id (and it is not a metadata document URL).
+    Unknown,
+    /// The id is a metadata document URL, but the document cannot be fetched or used: why,
+    /// for the person or the client's publisher.
+    Refused(String),
+    StoreFailed(StoreError),
+}
+
+/// The client `client_id` names: a registered one, or (when the id is an https URL) the one
+/// its client ID metadata document describes ([`cimd`]).
+pub(super) async fn find(server: &AuthServer, client_id: &str) -> Found {
+    if cimd::is_document_url(client_id) {
+        return match cimd::client(server, client_id).await {
+            Ok(record) => Found::Client(record),
+            Err(cimd::Refusal::Invalid(why)) => Found::Refused(why),
+            Err(cimd::Refusal::Store(e)) => Found::StoreFailed(e),
+        };
+    }
+    match server
+        .get_json::<ClientRecord>(&client_key(client_id))
+        .await
+    {
+        Ok(Some(r)) => Found::Client(r),
+        Ok(None) => Found::Unknown,
+        Err(e) => Found::StoreFailed(e),
+    }
 }
 
 /// The client a request comes from, authenticated as it registered.
@@ -294,15 +355,21 @@ pub(super) async fn authenticate(
             }
         },
     };
-    let record: ClientRecord = match server.get_json(&client_key(&client_id)).await {
-        Ok(Some(r)) => r,
-        Ok(None) => {
+    let record = match find(server, &client_id).await {
+        Found::Client(r) => r,
+        Found::Unknown => {
             return ClientAuth::Refused(invalid_client(
                 used_basic,
                 "unknown client_id: register the client again",
             ));
         }
-        Err(e) => return ClientAuth::Refused(store_failed(&e)),
+        Found::Refused(why) => {
+            return ClientAuth::Refused(invalid_client(
+                used_basic,
+                &format!("the client's metadata document at its client_id cannot be used: {why}"),
+            ));
+        }
+        Found::StoreFailed(e) => return ClientAuth::Refused(store_failed(&e)),
     };
     if let Some(expected) = &record.secret_hash {
         let ok = secret.is_some_and(|s| {

@@ -1,5 +1,7 @@
 //! The consent page: names the MCP client and where it will send the person, with Approve and
-//! Deny buttons that post the one-use transaction id (the form's CSRF protection).
+//! Deny buttons that post the one-use transaction id (the form's CSRF protection). A client
+//! known by its metadata document is also named by the host serving that document, since its
+//! `client_name` is whatever the document claims (the draft's phishing considerations).
 
 use axum::{http::StatusCode, response::Response};
 
@@ -14,6 +16,19 @@ pub fn page(client: &ClientRecord, request: &AuthRequest, transaction: &str) -> 
     let host = html_escape(&host);
     let scope = html_escape(&request.scope);
     let tx = html_escape(transaction);
+    // A metadata document can claim any name: say whose site it comes from, prominently.
+    let origin = match client.document_host() {
+        Some(site) => {
+            let site = html_escape(&site);
+            format!(
+                r#"<p class="client-id-host">This client describes itself at
+<b class="client-host">{site}</b>: the name above is what that site says, and only the
+address is checked. Approve only if you trust <b>{site}</b>.</p>
+"#
+            )
+        }
+        None => String::new(),
+    };
     html_page(
         StatusCode::OK,
         format!(
@@ -22,7 +37,7 @@ pub fn page(client: &ClientRecord, request: &AuthRequest, transaction: &str) -> 
 <style>body{{font-family:sans-serif;max-width:36em;margin:3em auto}}button{{margin-right:1em}}</style>
 </head><body>
 <h1>Connect <span class="client-name">{name}</span> to Capsule?</h1>
-<p>The MCP client <b>{name}</b> asks to act in your Capsule account through this server
+{origin}<p>The MCP client <b>{name}</b> asks to act in your Capsule account through this server
 (<code>{scope}</code>). When you approve, Capsule asks you to sign in and authorise, and then
 you are sent back to <b class="redirect-host">{host}</b>.</p>
 <p>Only approve if you started this from that client.</p>
@@ -77,5 +92,39 @@ mod tests {
         assert!(body.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
         assert!(body.contains(r#"value="tx&quot;1""#));
         assert!(body.contains("127.0.0.1"));
+        assert!(
+            !body.contains("client-id-host"),
+            "a registered client has no document host"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_document_client_is_named_with_its_host() {
+        let client = ClientRecord {
+            client_id: "https://tools.example:8443/mcp/client.json".into(),
+            client_name: Some("Claude".into()),
+            redirect_uris: vec!["https://tools.example/cb".into()],
+            auth_method: "none".into(),
+            secret_hash: None,
+            issued_at: 0,
+        };
+        let request = AuthRequest {
+            client_id: client.client_id.clone(),
+            redirect_uri: "https://tools.example/cb".into(),
+            state: None,
+            code_challenge: "c".into(),
+            resource: "r".into(),
+            scope: "read".into(),
+        };
+        let r = page(&client, &request, "tx");
+        let body = axum::body::to_bytes(r.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let body = String::from_utf8(body.to_vec()).unwrap();
+        assert!(body.contains(r#"<span class="client-name">Claude</span>"#));
+        assert!(
+            body.contains(r#"<b class="client-host">tools.example:8443</b>"#),
+            "{body}"
+        );
     }
 }

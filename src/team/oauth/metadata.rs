@@ -37,7 +37,7 @@ pub fn authorization_server(server: &AuthServer) -> Value {
         "token_endpoint_auth_methods_supported": ["none", "client_secret_post", "client_secret_basic"],
         "revocation_endpoint_auth_methods_supported": ["none", "client_secret_post", "client_secret_basic"],
         "authorization_response_iss_parameter_supported": true,
-        "client_id_metadata_document_supported": false,
+        "client_id_metadata_document_supported": true,
     })
 }
 
@@ -83,6 +83,7 @@ mod tests {
             asm["grant_types_supported"],
             json!(["authorization_code", "refresh_token"])
         );
+        assert_eq!(asm["client_id_metadata_document_supported"], true);
         assert_eq!(
             s.resource_metadata_url(),
             "https://mcp.example.com/.well-known/oauth-protected-resource/mcp"

@@ -1,7 +1,8 @@
 //! The team server's OAuth 2.1 authorization server (`capsule-mcp http --oauth`), as the MCP
 //! authorization specification (2025-11-25) describes it, in front of Capsule's own OAuth.
 //!
-//! An MCP client discovers the server ([`metadata`]), registers ([`clients`]), and sends its
+//! An MCP client discovers the server ([`metadata`]), registers ([`clients`]) or names itself
+//! by the URL of its client ID metadata document ([`cimd`]), and sends its
 //! person to `/authorize` ([`authorize`]), which shows a consent page naming the client
 //! ([`consent`]) and then sends them on to Capsule's `/oauth/authorise` with the server's own
 //! Capsule application. Capsule's redirect comes back to `/oauth/callback` ([`callback`]): the
@@ -9,7 +10,8 @@
 //! own one-use code, which `/token` ([`token`]) trades for MCP tokens bound to `{public}/mcp`.
 //! `/mcp` verifies them ([`bearer`]); `/revoke` ([`revoke`]) ends them.
 //!
-//! What the store holds (keys under `oauth:`): registered clients, one-use consent
+//! What the store holds (keys under `oauth:`): registered clients, validated metadata
+//! documents for a few minutes, one-use consent
 //! transactions and flows (sealed: they carry a PKCE verifier), codes and tokens only as
 //! [`token_hash`](super::seal::token_hash)es. No Capsule token ever reaches an MCP client and
 //! no MCP token ever reaches Capsule.
@@ -17,6 +19,7 @@
 pub mod authorize;
 pub mod bearer;
 pub mod callback;
+pub mod cimd;
 pub mod clients;
 pub mod consent;
 pub mod metadata;
@@ -56,6 +59,9 @@ pub struct AuthSettings {
     pub access_ttl: Duration,
     /// Lifetime of MCP refresh tokens.
     pub refresh_ttl: Duration,
+    /// Whether client ID metadata documents may be fetched from loopback addresses (local
+    /// tests and `--sandbox`; off otherwise, see [`cimd`]).
+    pub allow_loopback_client_ids: bool,
 }
 
 /// The authorization server's state: settings, the store and the sealing key.
@@ -72,6 +78,8 @@ pub struct AuthServer {
     sealer: Arc<Sealer>,
     /// For Capsule's token endpoint: no redirects.
     http: reqwest::Client,
+    /// Fetches client ID metadata documents, guarded against reaching private addresses.
+    documents: cimd::Fetcher,
 }
 
 impl std::fmt::Debug for AuthServer {
@@ -91,6 +99,7 @@ impl AuthServer {
     ) -> Result<Arc<Self>, String> {
         let public = public_url(&settings.public_url)?;
         let http = crate::capsule::oauth::http_client().map_err(|e| e.to_string())?;
+        let documents = cimd::Fetcher::new(settings.allow_loopback_client_ids)?;
         Ok(Arc::new(Self {
             resource: format!("{public}/mcp"),
             public,
@@ -101,6 +110,7 @@ impl AuthServer {
             store,
             sealer,
             http,
+            documents,
         }))
     }
 
@@ -350,6 +360,7 @@ pub(crate) mod tests {
                 client_options: ClientOptions::default(),
                 access_ttl: Duration::from_secs(3600),
                 refresh_ttl: Duration::from_secs(86_400),
+                allow_loopback_client_ids: true,
             },
             store,
             Arc::new(Sealer::from_base64(&key).unwrap()),
