@@ -25,6 +25,7 @@ mod state;
 mod stdio;
 mod tasks;
 mod team;
+mod team_replicas;
 mod tokens;
 mod transport;
 mod upstream;

@@ -42,7 +42,7 @@ impl Team {
     }
 }
 
-fn free_port() -> u16 {
+pub(super) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -64,9 +64,28 @@ async fn team(env: &[(&str, &str)]) -> Team {
     )
     .await
     .unwrap();
+    let (child, logs) = serve_team(&sb, port, &public, &[], env).await;
+    Team {
+        sb,
+        _child: child,
+        public,
+        logs,
+    }
+}
+
+/// `capsule-mcp http --oauth` on `127.0.0.1:port` against `sb` as `public`, with `args` and
+/// `env` added, once it listens: the child (killed on drop) and its stderr so far and on.
+pub(super) async fn serve_team(
+    sb: &Sandbox,
+    port: u16,
+    public: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (tokio::process::Child, Arc<Mutex<String>>) {
     let mut cmd = tokio::process::Command::new(BIN);
     cmd.args(["http", "--oauth", "--listen", &format!("127.0.0.1:{port}")])
-        .args(["--public-url", &public])
+        .args(["--public-url", public])
+        .args(args)
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("CAPSULE_API_URL", sb.api_url())
@@ -105,16 +124,16 @@ async fn team(env: &[(&str, &str)]) -> Team {
             *sink.lock().unwrap() += &format!("{line}\n");
         }
     });
-    Team {
-        sb,
-        _child: child,
-        public,
-        logs,
-    }
+    (child, logs)
 }
 
 /// One person signs in with the Python SDK as demo user `user`; the driver's report.
 async fn sign_in(t: &Team, user: &str, extra: &[&str]) -> Value {
+    sign_in_at(&t.mcp(), user, extra).await
+}
+
+/// One person signs in with the Python SDK at the MCP endpoint `mcp` as demo user `user`.
+pub(super) async fn sign_in_at(mcp: &str, user: &str, extra: &[&str]) -> Value {
     real_clients::setup();
     let python = std::env::var_os("CAPSULE_CLIENTS_VENV")
         .map(std::path::PathBuf::from)
@@ -126,7 +145,7 @@ async fn sign_in(t: &Team, user: &str, extra: &[&str]) -> Value {
         Duration::from_secs(120),
         tokio::process::Command::new(&python)
             .current_dir(real_clients::clients_dir())
-            .args(["py_oauth.py", "--url", &t.mcp(), "--user", user])
+            .args(["py_oauth.py", "--url", mcp, "--user", user])
             .args(extra)
             .kill_on_drop(true)
             .output(),
@@ -153,7 +172,7 @@ async fn sign_in(t: &Team, user: &str, extra: &[&str]) -> Value {
     serde_json::from_str(report).unwrap()
 }
 
-fn signed_in(report: &Value) -> &Value {
+pub(super) fn signed_in(report: &Value) -> &Value {
     assert!(
         report.get("error").is_none(),
         "the sign-in failed: {report:#}"

@@ -1,0 +1,252 @@
+//! Two team-server replicas on one Redis, end to end: the real binary twice (`http --oauth
+//! --stateless --state-url redis://…`, one state key, one Capsule application, one
+//! `--public-url` — A's, as behind one load balancer), one sandbox Capsule, one throwaway
+//! `redis-server`. People sign in with the official Python SDK (`tests/clients/py_oauth.py`)
+//! through A; tool calls are raw JSON-RPC POSTs with the bearer token to either replica.
+//! Every count comes from the sandbox's stats.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use capsule_mcp::{
+    sandbox::{Sandbox, SandboxOptions},
+    team::store::redis_server::RedisServer,
+};
+use serde_json::{Value, json};
+
+use super::{
+    common::*,
+    team::{free_port, serve_team, sign_in_at, signed_in},
+};
+
+/// One `capsule-mcp http --oauth` process.
+struct Replica {
+    _child: tokio::process::Child,
+    /// `http://127.0.0.1:PORT`: where this replica listens (not necessarily the public URL).
+    base: String,
+    _logs: Arc<Mutex<String>>,
+}
+
+impl Replica {
+    fn mcp(&self) -> String {
+        format!("{}/mcp", self.base)
+    }
+}
+
+struct Fleet {
+    sb: Sandbox,
+    _redis: RedisServer,
+    /// The public URL both replicas serve as: A's.
+    public: String,
+    a: Replica,
+    b: Replica,
+}
+
+/// A replica on `port` serving as `public`, its state in `redis`.
+async fn replica(sb: &Sandbox, redis: &RedisServer, port: u16, public: &str) -> Replica {
+    let state = redis.url(0);
+    let (child, logs) = serve_team(
+        sb,
+        port,
+        public,
+        &["--stateless", "--state-url", &state],
+        &[],
+    )
+    .await;
+    Replica {
+        _child: child,
+        base: format!("http://127.0.0.1:{port}"),
+        _logs: logs,
+    }
+}
+
+/// The sandbox (choose-a-user page on, A's callback registered), Redis and replicas A and B.
+async fn fleet() -> Fleet {
+    let redis = redis_server();
+    let (port_a, port_b) = (free_port(), free_port());
+    let public = format!("http://127.0.0.1:{port_a}");
+    let sb = Sandbox::start(
+        "127.0.0.1:0".parse().unwrap(),
+        SandboxOptions {
+            choose_user: true,
+            redirect_uris: vec![format!("{public}/oauth/callback")],
+            ..SandboxOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    let a = replica(&sb, &redis, port_a, &public).await;
+    let b = replica(&sb, &redis, port_b, &public).await;
+    Fleet {
+        sb,
+        _redis: redis,
+        public,
+        a,
+        b,
+    }
+}
+
+/// Signs demo user `user` in through A with the Python SDK; the MCP tokens it got.
+async fn sign_in(f: &Fleet, user: &str) -> Value {
+    let report = sign_in_at(&f.a.mcp(), user, &[]).await;
+    let report = signed_in(&report);
+    assert_eq!(report["me"]["id"], user, "{report:#}");
+    report["tokens"].clone()
+}
+
+fn access(tokens: &Value) -> String {
+    tokens["access_token"].as_str().unwrap().to_owned()
+}
+
+/// A bare JSON-RPC POST to `mcp` with `Bearer token`: the status, the `WWW-Authenticate`
+/// header and the JSON-RPC message answered (JSON or one SSE event).
+async fn post_mcp(mcp: &str, token: &str, message: Value) -> (u16, Option<String>, Value) {
+    let r = reqwest::Client::new()
+        .post(mcp)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("authorization", format!("Bearer {token}"))
+        .body(message.to_string())
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let challenge = r
+        .headers()
+        .get("www-authenticate")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let text = r.text().await.unwrap();
+    let body = serde_json::from_str(&text).unwrap_or_else(|_| {
+        text.lines()
+            .find_map(|l| l.strip_prefix("data:"))
+            .and_then(|d| serde_json::from_str(d.trim()).ok())
+            .unwrap_or_else(|| panic!("no JSON-RPC message in a {status} answer: {text}"))
+    });
+    (status, challenge, body)
+}
+
+/// `tools/call` of `tool` on `mcp` as `token`: the result, or the tool's error as
+/// `{"error": …}`.
+async fn tool(mcp: &str, token: &str, name: &str, args: Value) -> Result<Value, Value> {
+    let (status, _, body) = post_mcp(
+        mcp,
+        token,
+        json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+               "params": {"name": name, "arguments": args}}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let result = &body["result"];
+    assert!(result.is_object(), "a JSON-RPC result: {body}");
+    if result["isError"] == true {
+        let text = result["content"][0]["text"].as_str().unwrap();
+        return Err(serde_json::from_str(text).unwrap());
+    }
+    Ok(result["structuredContent"].clone())
+}
+
+/// `crm_get_user {"id":"me"}` on `mcp` as `token`: the Capsule user id it answered as.
+async fn me(mcp: &str, token: &str) -> String {
+    let user = tool(mcp, token, "crm_get_user", json!({"id": "me"}))
+        .await
+        .unwrap_or_else(|e| panic!("crm_get_user me failed: {e}"));
+    user["id"].as_str().unwrap().to_owned()
+}
+
+async fn post_form(base: &str, path: &str, form: &[(&str, &str)]) -> (u16, Value) {
+    let r = reqwest::Client::new()
+        .post(format!("{base}{path}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(
+            url::form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(form)
+                .finish(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+/// Refresh grants the sandbox Capsule was asked for and issued.
+async fn refresh_grants(sb: &Sandbox) -> (u64, u64) {
+    let s = stats(sb).await;
+    (
+        s["token_requests"]["refresh_token"].as_u64().unwrap_or(0),
+        s["grants"]["refresh_token"].as_u64().unwrap_or(0),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_share_logins_and_refresh_token_rotation() {
+    let f = fleet().await;
+    let tokens = sign_in(&f, "61").await;
+    let token = access(&tokens);
+
+    // The token A issued works on both replicas, as the person who signed in.
+    assert_eq!(me(&f.a.mcp(), &token).await, "61");
+    assert_eq!(me(&f.b.mcp(), &token).await, "61");
+    // B answers as the one public server: its 401 points at the shared metadata.
+    let (status, challenge, _) = post_mcp(&f.b.mcp(), "no-such-token", json!({})).await;
+    assert_eq!(status, 401);
+    let pointer = format!(
+        r#"resource_metadata="{}/.well-known/oauth-protected-resource/mcp""#,
+        f.public
+    );
+    assert!(challenge.unwrap().contains(&pointer));
+
+    // A refresh through B rotates: new tokens that work on A, and A refuses the old refresh
+    // token.
+    let client_id = tokens["client_id"].as_str().unwrap();
+    let old_refresh = tokens["refresh_token"].as_str().unwrap();
+    let (status, fresh) = post_form(
+        &f.b.base,
+        "/token",
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", old_refresh),
+            ("client_id", client_id),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{fresh}");
+    let new_access = fresh["access_token"].as_str().unwrap();
+    let new_refresh = fresh["refresh_token"].as_str().unwrap();
+    assert_ne!(new_access, token);
+    assert_ne!(new_refresh, old_refresh);
+    assert_eq!(me(&f.a.mcp(), new_access).await, "61");
+    let (status, body) = post_form(
+        &f.a.base,
+        "/token",
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", old_refresh),
+            ("client_id", client_id),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{body}"
+    );
+    // The rotated one still works, once, on A.
+    let (status, body) = post_form(
+        &f.a.base,
+        "/token",
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", new_refresh),
+            ("client_id", client_id),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    // None of this touched the person's Capsule login.
+    assert_eq!(refresh_grants(&f.sb).await, (0, 0));
+}
