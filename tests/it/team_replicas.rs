@@ -9,7 +9,7 @@
 
 use std::{
     sync::{Arc, Mutex},
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use capsule_mcp::{
@@ -249,4 +249,43 @@ async fn two_replicas_share_logins_and_refresh_token_rotation() {
     assert_eq!(status, 200, "{body}");
     // None of this touched the person's Capsule login.
     assert_eq!(refresh_grants(&f.sb).await, (0, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_calls_across_both_replicas_over_an_expiry_make_one_refresh_grant() {
+    let f = fleet().await;
+    // Capsule access tokens live 2 s while Ted signs in (and his sign-in call refreshes one,
+    // as any token that close to expiry is), then wait until the one stored has expired.
+    admin(&f.sb, "config", json!({"access_token_ttl_seconds": 2})).await;
+    let token = access(&sign_in(&f, "61").await);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // Capsule's own lifetime again for the token the refresh brings.
+    admin(
+        &f.sb,
+        "config",
+        json!({"access_token_ttl_seconds": 604_800}),
+    )
+    .await;
+    let before = refresh_grants(&f.sb).await;
+
+    let calls: Vec<_> = (0..50)
+        .map(|i| {
+            let mcp = if i % 2 == 0 { f.a.mcp() } else { f.b.mcp() };
+            let token = token.clone();
+            tokio::spawn(async move { me(&mcp, &token).await })
+        })
+        .collect();
+    for c in calls {
+        assert_eq!(c.await.unwrap(), "61");
+    }
+    let after = refresh_grants(&f.sb).await;
+    assert_eq!(
+        (after.0 - before.0, after.1 - before.1),
+        (1, 1),
+        "one refresh grant asked for and issued at Capsule for 50 calls on two replicas"
+    );
+    // The new Capsule token is in the shared store: more calls on either refresh nothing.
+    assert_eq!(me(&f.b.mcp(), &token).await, "61");
+    assert_eq!(me(&f.a.mcp(), &token).await, "61");
+    assert_eq!(refresh_grants(&f.sb).await, after);
 }
