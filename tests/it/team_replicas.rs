@@ -39,7 +39,7 @@ impl Replica {
 
 struct Fleet {
     sb: Sandbox,
-    _redis: RedisServer,
+    redis: RedisServer,
     /// The public URL both replicas serve as: A's.
     public: String,
     a: Replica,
@@ -83,7 +83,7 @@ async fn fleet() -> Fleet {
     let b = replica(&sb, &redis, port_b, &public).await;
     Fleet {
         sb,
-        _redis: redis,
+        redis,
         public,
         a,
         b,
@@ -288,4 +288,88 @@ async fn fifty_calls_across_both_replicas_over_an_expiry_make_one_refresh_grant(
     assert_eq!(me(&f.b.mcp(), &token).await, "61");
     assert_eq!(me(&f.a.mcp(), &token).await, "61");
     assert_eq!(refresh_grants(&f.sb).await, after);
+}
+
+fn epoch_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// Polls `what` every 20 ms until it gives `Some`, for at most 3 s.
+async fn eventually<T, F: std::future::Future<Output = Option<T>>>(
+    what: &str,
+    mut probe: impl FnMut() -> F,
+) -> T {
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        if let Some(v) = probe().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_429_met_on_one_replica_holds_the_other_back_until_the_reset_for_that_user_only() {
+    let f = fleet().await;
+    let (ted, scott) = tokio::join!(sign_in(&f, "61"), sign_in(&f, "6"));
+    let (ted, scott) = (access(&ted), access(&scott));
+    let route = "GET /users/current";
+    let base = requests(&f.sb, route).await;
+    let store = capsule_mcp::team::store::open(Some(&f.redis.url(0)))
+        .await
+        .unwrap();
+    // Capsule says Ted's window is spent for up to 4 s (the reset is a whole epoch second).
+    admin(
+        &f.sb,
+        "faults",
+        json!({"route": route, "status": 429, "times": 1, "reset_in_seconds": 4}),
+    )
+    .await;
+
+    // A meets the 429. With the default 60 s call budget it waits for the reset.
+    let through_a = tokio::spawn({
+        let (mcp, ted) = (f.a.mcp(), ted.clone());
+        async move { (me(&mcp, &ted).await, epoch_ms()) }
+    });
+    eventually("A's request", || async {
+        (requests(&f.sb, route).await == base + 1).then_some(())
+    })
+    .await;
+    // The hold A learnt is in Redis, under Ted's Capsule user.
+    let held_until: i64 = eventually("the shared hold", || async {
+        let v = store.get("rate:hold:61").await.unwrap()?;
+        std::str::from_utf8(&v).ok()?.parse().ok()
+    })
+    .await;
+    assert!(
+        held_until >= epoch_ms() + 2_000,
+        "the hold is the reset, {} ms away",
+        held_until - epoch_ms()
+    );
+
+    // B never talked to Capsule for Ted, yet its call for him waits out the hold too.
+    let through_b = tokio::spawn({
+        let (mcp, ted) = (f.b.mcp(), ted.clone());
+        async move { (me(&mcp, &ted).await, epoch_ms()) }
+    });
+    // Scott is another Capsule user: B answers him at once.
+    assert_eq!(me(&f.b.mcp(), &scott).await, "6");
+    assert!(epoch_ms() < held_until, "Scott was not held");
+    assert_eq!(requests(&f.sb, route).await, base + 2);
+    // Until the reset, nothing more for Ted from either replica.
+    let quiet = (held_until - 700 - epoch_ms()).max(0);
+    tokio::time::sleep(Duration::from_millis(u64::try_from(quiet).unwrap())).await;
+    assert!(!through_a.is_finished() && !through_b.is_finished());
+    assert_eq!(
+        requests(&f.sb, route).await,
+        base + 2,
+        "A and B sent nothing for Ted inside the hold"
+    );
+
+    // After the reset both calls succeed as Ted, with one request each.
+    let (a, b) = (through_a.await.unwrap(), through_b.await.unwrap());
+    assert_eq!((a.0.as_str(), b.0.as_str()), ("61", "61"));
+    assert!(a.1 >= held_until && b.1 >= held_until, "both waited");
+    assert_eq!(requests(&f.sb, route).await, base + 4);
 }
