@@ -373,3 +373,54 @@ async fn a_429_met_on_one_replica_holds_the_other_back_until_the_reset_for_that_
     assert!(a.1 >= held_until && b.1 >= held_until, "both waited");
     assert_eq!(requests(&f.sb, route).await, base + 4);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_of_another_public_url_on_the_same_redis_refuses_the_token_with_401() {
+    let f = fleet().await;
+    let port_c = free_port();
+    let public_c = format!("http://127.0.0.1:{port_c}");
+    let c = replica(&f.sb, &f.redis, port_c, &public_c).await;
+    let token = access(&sign_in(&f, "61").await);
+    // C reads the same store and finds the token, but it was issued for A's /mcp.
+    let call = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                      "params": {"name": "crm_get_user", "arguments": {"id": "me"}}});
+    let before = total_requests(&f.sb).await;
+    let (status, challenge, body) = post_mcp(&c.mcp(), &token, call).await;
+    assert_eq!(status, 401, "{body}");
+    let challenge = challenge.expect("a WWW-Authenticate challenge");
+    assert!(
+        challenge.starts_with(&format!(
+            r#"Bearer resource_metadata="{public_c}/.well-known/oauth-protected-resource/mcp""#
+        )),
+        "{challenge}"
+    );
+    assert!(
+        challenge.contains(r#"error="invalid_token""#),
+        "{challenge}"
+    );
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("issued for another server"),
+        "{body}"
+    );
+    assert_eq!(
+        total_requests(&f.sb).await,
+        before,
+        "nothing reached Capsule"
+    );
+    // The pointer leads to C's own metadata, naming C's /mcp.
+    let prm: Value = reqwest::get(format!(
+        "{public_c}/.well-known/oauth-protected-resource/mcp"
+    ))
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(prm["resource"], c.mcp());
+    assert_eq!(prm["authorization_servers"], json!([public_c]));
+    // The same token is good where it was issued for.
+    assert_eq!(me(&f.b.mcp(), &token).await, "61");
+}
