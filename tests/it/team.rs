@@ -29,7 +29,7 @@ const STATE_KEY: &str = "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=";
 
 struct Team {
     sb: Sandbox,
-    _child: tokio::process::Child,
+    _server: TeamServer,
     /// `http://127.0.0.1:PORT`
     public: String,
     /// Everything the server wrote to stderr so far.
@@ -64,24 +64,35 @@ async fn team(env: &[(&str, &str)]) -> Team {
     )
     .await
     .unwrap();
-    let (child, logs) = serve_team(&sb, port, &public, &[], env).await;
+    let server = serve_team(&sb, port, &public, &[], env).await;
     Team {
         sb,
-        _child: child,
+        logs: server.logs.clone(),
+        _server: server,
         public,
-        logs,
     }
 }
 
+/// A running `capsule-mcp http --oauth`: killed, and its config directory removed, on drop.
+pub(super) struct TeamServer {
+    _child: tokio::process::Child,
+    /// Everything the server wrote to stderr so far.
+    pub logs: Arc<Mutex<String>>,
+    /// Its own `CAPSULE_MCP_CONFIG_DIR`: without `--state-url` the state file lives there,
+    /// and one file serves one process (tests run at once).
+    _config: tempfile::TempDir,
+}
+
 /// `capsule-mcp http --oauth` on `127.0.0.1:port` against `sb` as `public`, with `args` and
-/// `env` added, once it listens: the child (killed on drop) and its stderr so far and on.
+/// `env` added, once it listens.
 pub(super) async fn serve_team(
     sb: &Sandbox,
     port: u16,
     public: &str,
     args: &[&str],
     env: &[(&str, &str)],
-) -> (tokio::process::Child, Arc<Mutex<String>>) {
+) -> TeamServer {
+    let config = tempfile::tempdir().unwrap();
     let mut cmd = tokio::process::Command::new(BIN);
     cmd.args(["http", "--oauth", "--listen", &format!("127.0.0.1:{port}")])
         .args(["--public-url", public])
@@ -92,6 +103,7 @@ pub(super) async fn serve_team(
         .env("CAPSULE_CLIENT_ID", "capsule-mcp-team-tests")
         .env("CAPSULE_CLIENT_SECRET", CLIENT_SECRET)
         .env("CAPSULE_MCP_STATE_KEY", STATE_KEY)
+        .env("CAPSULE_MCP_CONFIG_DIR", config.path())
         .env("RUST_LOG", "debug")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -124,7 +136,11 @@ pub(super) async fn serve_team(
             *sink.lock().unwrap() += &format!("{line}\n");
         }
     });
-    (child, logs)
+    TeamServer {
+        _child: child,
+        logs,
+        _config: config,
+    }
 }
 
 /// One person signs in with the Python SDK as demo user `user`; the driver's report.

@@ -7,10 +7,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::{
-    sync::{Arc, Mutex},
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
 use capsule_mcp::{
     sandbox::{Sandbox, SandboxOptions},
@@ -20,15 +17,14 @@ use serde_json::{Value, json};
 
 use super::{
     common::*,
-    team::{free_port, serve_team, sign_in_at, signed_in},
+    team::{TeamServer, free_port, serve_team, sign_in_at, signed_in},
 };
 
 /// One `capsule-mcp http --oauth` process.
 struct Replica {
-    _child: tokio::process::Child,
+    _server: TeamServer,
     /// `http://127.0.0.1:PORT`: where this replica listens (not necessarily the public URL).
     base: String,
-    _logs: Arc<Mutex<String>>,
 }
 
 impl Replica {
@@ -49,7 +45,7 @@ struct Fleet {
 /// A replica on `port` serving as `public`, its state in `redis`.
 async fn replica(sb: &Sandbox, redis: &RedisServer, port: u16, public: &str) -> Replica {
     let state = redis.url(0);
-    let (child, logs) = serve_team(
+    let server = serve_team(
         sb,
         port,
         public,
@@ -58,9 +54,8 @@ async fn replica(sb: &Sandbox, redis: &RedisServer, port: u16, public: &str) -> 
     )
     .await;
     Replica {
-        _child: child,
+        _server: server,
         base: format!("http://127.0.0.1:{port}"),
-        _logs: logs,
     }
 }
 
