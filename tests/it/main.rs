@@ -26,6 +26,7 @@ mod stdio;
 mod tasks;
 mod team;
 mod team_cimd;
+mod team_replicas;
 mod tokens;
 mod transport;
 mod upstream;

@@ -29,14 +29,11 @@ const STATE_KEY: &str = "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=";
 
 pub(super) struct Team {
     pub(super) sb: Sandbox,
-    _child: tokio::process::Child,
+    _server: TeamServer,
     /// `http://127.0.0.1:PORT`
     pub(super) public: String,
     /// Everything the server wrote to stderr so far.
     pub(super) logs: Arc<Mutex<String>>,
-    /// The server's own config directory (its file state store), so that servers running at
-    /// once do not contend for one state file, nor touch the real one.
-    _config: tempfile::TempDir,
 }
 
 impl Team {
@@ -67,10 +64,39 @@ pub(super) async fn team(env: &[(&str, &str)]) -> Team {
     )
     .await
     .unwrap();
+    let server = serve_team(&sb, port, &public, &[], env).await;
+    Team {
+        sb,
+        logs: server.logs.clone(),
+        _server: server,
+        public,
+    }
+}
+
+/// A running `capsule-mcp http --oauth`: killed, and its config directory removed, on drop.
+pub(super) struct TeamServer {
+    _child: tokio::process::Child,
+    /// Everything the server wrote to stderr so far.
+    pub logs: Arc<Mutex<String>>,
+    /// Its own `CAPSULE_MCP_CONFIG_DIR`: without `--state-url` the state file lives there,
+    /// and one file serves one process (tests run at once).
+    _config: tempfile::TempDir,
+}
+
+/// `capsule-mcp http --oauth` on `127.0.0.1:port` against `sb` as `public`, with `args` and
+/// `env` added, once it listens.
+pub(super) async fn serve_team(
+    sb: &Sandbox,
+    port: u16,
+    public: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> TeamServer {
     let config = tempfile::tempdir().unwrap();
     let mut cmd = tokio::process::Command::new(BIN);
     cmd.args(["http", "--oauth", "--listen", &format!("127.0.0.1:{port}")])
-        .args(["--public-url", &public])
+        .args(["--public-url", public])
+        .args(args)
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("CAPSULE_API_URL", sb.api_url())
@@ -110,10 +136,8 @@ pub(super) async fn team(env: &[(&str, &str)]) -> Team {
             *sink.lock().unwrap() += &format!("{line}\n");
         }
     });
-    Team {
-        sb,
+    TeamServer {
         _child: child,
-        public,
         logs,
         _config: config,
     }
@@ -132,12 +156,17 @@ pub(super) fn venv_python() -> std::path::PathBuf {
 
 /// One person signs in with the Python SDK as demo user `user`; the driver's report.
 pub(super) async fn sign_in(t: &Team, user: &str, extra: &[&str]) -> Value {
+    sign_in_at(&t.mcp(), user, extra).await
+}
+
+/// One person signs in with the Python SDK at the MCP endpoint `mcp` as demo user `user`.
+pub(super) async fn sign_in_at(mcp: &str, user: &str, extra: &[&str]) -> Value {
     let python = venv_python();
     let out = tokio::time::timeout(
         Duration::from_secs(120),
         tokio::process::Command::new(&python)
             .current_dir(real_clients::clients_dir())
-            .args(["py_oauth.py", "--url", &t.mcp(), "--user", user])
+            .args(["py_oauth.py", "--url", mcp, "--user", user])
             .args(extra)
             .kill_on_drop(true)
             .output(),
