@@ -411,8 +411,9 @@ async fn missing_unknown_and_expired_tokens_get_401_with_the_metadata_pointer() 
 
 #[tokio::test]
 async fn a_refresh_through_the_sdk_rotates_and_the_old_refresh_token_is_refused() {
-    let t = team(&[("CAPSULE_MCP_OAUTH_ACCESS_TTL", "2")]).await;
-    let r = sign_in(&t, "6", &["--refresh-after", "3"]).await;
+    // Long enough for the sign-in and first call on a loaded CI machine, short enough to wait.
+    let t = team(&[("CAPSULE_MCP_OAUTH_ACCESS_TTL", "5")]).await;
+    let r = sign_in(&t, "6", &["--refresh-after", "6"]).await;
     let r = signed_in(&r);
     assert_eq!(r["me"]["id"], "6");
     assert_eq!(r["me_after_refresh"]["id"], "6", "{r:#}");
