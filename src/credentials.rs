@@ -313,29 +313,7 @@ impl TokenFile {
             let _ = fs::remove_file(&self.path);
             return Ok(());
         }
-        let tmp = self.dir().join(format!(
-            ".credentials.{}.{}.tmp",
-            std::process::id(),
-            fastrand::u64(..)
-        ));
-        let mut opts = OpenOptions::new();
-        opts.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            opts.mode(0o600);
-        }
-        let result = (|| {
-            let mut f = opts.open(&tmp)?;
-            f.write_all(&json)?;
-            f.sync_all()?;
-            fs::rename(&tmp, &self.path)
-        })();
-        if let Err(e) = result {
-            let _ = fs::remove_file(&tmp);
-            return Err(self.io(e));
-        }
-        Ok(())
+        write_private(&self.path, ".credentials.", &json).map_err(|e| self.io(e))
     }
 
     /// Deletes the stored credentials; `false` when there were none.
@@ -370,6 +348,38 @@ impl TokenFile {
         fs4::fs_std::FileExt::lock_exclusive(&file).map_err(|e| self.io(e))?;
         Ok(FileLock { file })
     }
+}
+
+/// Writes `bytes` to `path` atomically and privately: a 0600 temp file beside it (named
+/// `{tmp_prefix}{pid}.{random}.tmp`), synced, renamed over it, and the directory synced so the
+/// rename survives a crash. The temp file is removed when anything fails.
+pub(crate) fn write_private(path: &Path, tmp_prefix: &str, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or_else(|| Path::new("."));
+    let tmp = dir.join(format!(
+        "{tmp_prefix}{}.{}.tmp",
+        std::process::id(),
+        fastrand::u64(..)
+    ));
+    let mut opts = OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let result = (|| {
+        let mut f = opts.open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)?;
+        #[cfg(unix)]
+        fs::File::open(dir)?.sync_all()?;
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
 }
 
 #[cfg(test)]

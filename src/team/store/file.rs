@@ -17,7 +17,6 @@
 
 use std::{
     fs::{self, File, OpenOptions},
-    io::Write,
     path::{Path, PathBuf},
     sync::{Arc, Mutex, MutexGuard, PoisonError},
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
@@ -201,7 +200,8 @@ impl Shared {
                 .collect(),
         };
         let json = serde_json::to_vec(&disk).map_err(|e| self.fail("encode the state", e))?;
-        write_private(&self.path, &json).map_err(|e| self.fail("write", e))?;
+        crate::credentials::write_private(&self.path, TEMP_PREFIX, &json)
+            .map_err(|e| self.fail("write", e))?;
         *written = changes;
         Ok(())
     }
@@ -316,37 +316,6 @@ fn check_private(path: &Path) -> Result<(), StoreError> {
 #[cfg(not(unix))]
 fn check_private(_: &Path) -> Result<(), StoreError> {
     Ok(())
-}
-
-/// Writes `bytes` to `path` atomically: a 0600 temp file beside it, synced, renamed over it,
-/// and the directory synced so the rename survives a crash.
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or_else(|| Path::new("."));
-    let tmp = dir.join(format!(
-        "{TEMP_PREFIX}{}.{}.tmp",
-        std::process::id(),
-        fastrand::u64(..)
-    ));
-    let mut opts = OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let result = (|| {
-        let mut f = opts.open(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)?;
-        #[cfg(unix)]
-        File::open(dir)?.sync_all()?;
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
 }
 
 impl StateStore for FileStore {
