@@ -165,6 +165,7 @@ impl World {
             )),
             expires_at: Some(chrono::Utc::now().timestamp() + t["expires_in"].as_i64().unwrap()),
             scope: t["scope"].as_str().map(str::to_owned),
+            obtained_at: None,
         }
     }
 
@@ -225,6 +226,7 @@ fn static_grant(token: &str) -> CapsuleGrant {
         refresh_token: None,
         expires_at: None,
         scope: None,
+        obtained_at: None,
     }
 }
 

@@ -35,6 +35,10 @@ pub struct CapsuleGrant {
     pub expires_at: Option<i64>,
     #[serde(default)]
     pub scope: Option<String>,
+    /// Unix seconds when Capsule issued the access token, when known: it sets how early a
+    /// short-lived token is refreshed.
+    #[serde(default)]
+    pub obtained_at: Option<i64>,
 }
 
 impl std::fmt::Debug for CapsuleGrant {
@@ -47,9 +51,17 @@ impl std::fmt::Debug for CapsuleGrant {
 }
 
 impl CapsuleGrant {
-    /// Refresh a minute before expiry, so a token never expires in flight.
+    /// Refresh a minute before expiry, so a token never expires in flight — or, for a token
+    /// issued to live less than two minutes, halfway through its life, so that a fresh one is
+    /// not already due (which would refresh it on every call).
     pub fn needs_refresh(&self, now: i64) -> bool {
-        self.expires_at.is_some_and(|e| now >= e - 60)
+        let Some(expires) = self.expires_at else {
+            return false;
+        };
+        let lead = self
+            .obtained_at
+            .map_or(60, |o| (expires.saturating_sub(o) / 2).clamp(0, 60));
+        now >= expires.saturating_sub(lead)
     }
 }
 
@@ -143,6 +155,7 @@ mod tests {
             refresh_token: Some(SecretString::from("refresh-xyz")),
             expires_at: Some(1_000),
             scope: Some("read write".into()),
+            obtained_at: None,
         };
         assert!(
             load_grant(&store, &sealer, "7@acme")
@@ -161,5 +174,29 @@ mod tests {
         assert_eq!(back.refresh_token.unwrap().expose_secret(), "refresh-xyz");
         assert!(back.expires_at == Some(1_000) && !format!("{grant:?}").contains("abc"));
         assert!(grant.needs_refresh(950) && !grant.needs_refresh(900));
+    }
+
+    #[test]
+    fn a_short_lived_token_is_refreshed_halfway_a_long_one_a_minute_early() {
+        let grant = |obtained: Option<i64>, expires: i64| CapsuleGrant {
+            access_token: SecretString::from("a"),
+            refresh_token: None,
+            expires_at: Some(expires),
+            scope: None,
+            obtained_at: obtained,
+        };
+        let week = grant(Some(0), 604_800);
+        assert!(!week.needs_refresh(604_739) && week.needs_refresh(604_740));
+        // A token of 30 s is not due when it arrives, only after 15 s.
+        let short = grant(Some(1_000), 1_030);
+        assert!(!short.needs_refresh(1_000) && !short.needs_refresh(1_014));
+        assert!(short.needs_refresh(1_015));
+        // Without the issue time, a minute early as before.
+        assert!(grant(None, 1_030).needs_refresh(1_000));
+        let never = CapsuleGrant {
+            expires_at: None,
+            ..grant(None, 0)
+        };
+        assert!(!never.needs_refresh(i64::MAX));
     }
 }

@@ -236,6 +236,7 @@ impl PersonTokens {
                         .expires_in
                         .and_then(|s| obtained.checked_add(i64::try_from(s).ok()?)),
                     scope: t.scope.or_else(|| current.scope.clone()),
+                    obtained_at: Some(obtained),
                 };
                 save_grant(&*g.store, &g.sealer, &self.person_id, &next)
                     .await

@@ -159,6 +159,7 @@ pub async fn callback(State(server): State<Arc<AuthServer>>, RawQuery(q): RawQue
             .expires_in
             .and_then(|s| obtained.checked_add(i64::try_from(s).ok()?)),
         scope: tokens.scope,
+        obtained_at: Some(obtained),
     };
     if let Err(e) = save_grant(&*server.store, &server.sealer, &person.id, &grant).await {
         tracing::error!(error = %e, "cannot store a person's Capsule tokens");
