@@ -96,6 +96,10 @@ pub(super) async fn serve_team(
     let mut cmd = tokio::process::Command::new(BIN);
     cmd.args(["http", "--oauth", "--listen", &format!("127.0.0.1:{port}")])
         .args(["--public-url", public])
+        // The Python SDK reuses pooled keep-alive connections and does not retry a POST the
+        // server closed as idle; on a loaded CI machine its OAuth steps can be 10 s apart (a
+        // sign-in failed once with "Server disconnected without sending a response").
+        .args(["--header-read-timeout", "60"])
         .args(args)
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
