@@ -8,8 +8,7 @@ use secrecy::SecretString;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::capsule::{
-    CapsuleClient, ClientOptions, Request,
-    auth::StaticToken,
+    ClientOptions, identity,
     oauth::{self, OAuthApp},
 };
 use crate::credentials::{StoredCredentials, TokenFile};
@@ -191,23 +190,12 @@ async fn respond(sock: &mut tokio::net::TcpStream, status: u16, text: &str) {
 
 /// The connected user's name, from `/users/current`.
 pub async fn current_user(api_url: &str, token: &SecretString) -> anyhow::Result<String> {
-    let client = CapsuleClient::new(
-        ClientOptions {
-            api_url: api_url.to_owned(),
-            ..Default::default()
-        },
-        StaticToken::new(token.clone(), "login"),
-    )?;
-    let resp = client.send(&Request::get("/users/current")).await?;
-    let user = &resp.body["user"];
-    let name = user["name"]
-        .as_str()
-        .or_else(|| user["username"].as_str())
-        .unwrap_or("unknown user");
-    Ok(match user["username"].as_str() {
-        Some(u) if u != name => format!("{name} ({u})"),
-        _ => name.to_owned(),
-    })
+    let options = ClientOptions {
+        api_url: api_url.to_owned(),
+        ..Default::default()
+    };
+    let user = identity::current_user(options, token.clone()).await?;
+    Ok(identity::display_name(&user))
 }
 
 /// What `auth status` prints: which credential is in use, never the token.

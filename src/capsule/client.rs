@@ -196,7 +196,7 @@ pub struct Page {
     pub next: Option<String>,
 }
 
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default)]
 struct RateState {
     limit: Option<u64>,
     /// What the last answer said remains, less the requests sent since.
@@ -288,6 +288,24 @@ fn now_epoch() -> i64 {
 
 impl CapsuleClient {
     pub fn new(opts: ClientOptions, tokens: Arc<dyn TokenProvider>) -> Result<Self, CapsuleError> {
+        Self::build(opts, tokens, None)
+    }
+
+    /// A client whose rate budget is shared through `share`: a hold another process set stops
+    /// requests here too, and a spent window seen here is held for the others.
+    pub fn with_rate_share(
+        opts: ClientOptions,
+        tokens: Arc<dyn TokenProvider>,
+        share: Arc<dyn RateShare>,
+    ) -> Result<Self, CapsuleError> {
+        Self::build(opts, tokens, Some(share))
+    }
+
+    fn build(
+        opts: ClientOptions,
+        tokens: Arc<dyn TokenProvider>,
+        rate_share: Option<Arc<dyn RateShare>>,
+    ) -> Result<Self, CapsuleError> {
         let api_url = validate_api_url(&opts.api_url)?;
         let mut headers = HeaderMap::new();
         headers.insert(
@@ -312,33 +330,10 @@ impl CapsuleClient {
                 api_url,
                 tokens,
                 rate: Mutex::new(RateState::default()),
-                rate_share: None,
+                rate_share,
                 opts,
             }),
         })
-    }
-
-    /// Shares this client's rate budget through `share`: a hold another process set stops
-    /// requests here too, and a spent window seen here is held for the others.
-    pub fn with_rate_share(self, share: Arc<dyn RateShare>) -> Self {
-        let inner = match Arc::try_unwrap(self.inner) {
-            Ok(mut inner) => {
-                inner.rate_share = Some(share);
-                inner
-            }
-            // Already cloned: the clones keep their state; this one starts from a copy.
-            Err(shared) => Inner {
-                http: shared.http.clone(),
-                api_url: shared.api_url.clone(),
-                tokens: shared.tokens.clone(),
-                rate: Mutex::new(shared.rate.lock().map(|s| s.clone()).unwrap_or_default()),
-                rate_share: Some(share),
-                opts: shared.opts.clone(),
-            },
-        };
-        Self {
-            inner: Arc::new(inner),
-        }
     }
 
     pub fn api_url(&self) -> &str {

@@ -146,7 +146,7 @@ impl People {
             self.grants.store.clone(),
             person.capsule_user_id,
         ));
-        let client = CapsuleClient::new(self.client_options.clone(), tokens)?.with_rate_share(hold);
+        let client = CapsuleClient::with_rate_share(self.client_options.clone(), tokens, hold)?;
         let app = Arc::new(App::new(client, self.cache_ttl, self.read_only));
         apps.insert(person.id.clone(), app.clone(), self.max_apps());
         Ok(app)

@@ -54,7 +54,20 @@ pub(super) fn free_port() -> u16 {
 pub(super) async fn team(env: &[(&str, &str)]) -> Team {
     let port = free_port();
     let public = format!("http://127.0.0.1:{port}");
-    let sb = Sandbox::start(
+    let sb = team_sandbox(&public).await;
+    let server = serve_team(&sb, port, &public, &[], env).await;
+    Team {
+        sb,
+        logs: server.logs.clone(),
+        _server: server,
+        public,
+    }
+}
+
+/// The sandbox as a team server's Capsule: the choose-a-user page on, and only the callback of
+/// a server at `public` registered.
+pub(super) async fn team_sandbox(public: &str) -> Sandbox {
+    Sandbox::start(
         "127.0.0.1:0".parse().unwrap(),
         SandboxOptions {
             choose_user: true,
@@ -63,14 +76,7 @@ pub(super) async fn team(env: &[(&str, &str)]) -> Team {
         },
     )
     .await
-    .unwrap();
-    let server = serve_team(&sb, port, &public, &[], env).await;
-    Team {
-        sb,
-        logs: server.logs.clone(),
-        _server: server,
-        public,
-    }
+    .unwrap()
 }
 
 /// A running `capsule-mcp http --oauth`: killed, and its config directory removed, on drop.

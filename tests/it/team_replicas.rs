@@ -9,15 +9,12 @@
 
 use std::time::{Duration, Instant};
 
-use capsule_mcp::{
-    sandbox::{Sandbox, SandboxOptions},
-    team::store::redis_server::RedisServer,
-};
+use capsule_mcp::{sandbox::Sandbox, team::store::redis_server::RedisServer};
 use serde_json::{Value, json};
 
 use super::{
     common::*,
-    team::{TeamServer, free_port, serve_team, sign_in_at, signed_in},
+    team::{TeamServer, free_port, serve_team, sign_in_at, signed_in, team_sandbox},
 };
 
 /// One `capsule-mcp http --oauth` process.
@@ -64,16 +61,7 @@ async fn fleet() -> Fleet {
     let redis = redis_server();
     let (port_a, port_b) = (free_port(), free_port());
     let public = format!("http://127.0.0.1:{port_a}");
-    let sb = Sandbox::start(
-        "127.0.0.1:0".parse().unwrap(),
-        SandboxOptions {
-            choose_user: true,
-            redirect_uris: vec![format!("{public}/oauth/callback")],
-            ..SandboxOptions::default()
-        },
-    )
-    .await
-    .unwrap();
+    let sb = team_sandbox(&public).await;
     let a = replica(&sb, &redis, port_a, &public).await;
     let b = replica(&sb, &redis, port_b, &public).await;
     Fleet {

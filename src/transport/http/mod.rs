@@ -347,12 +347,10 @@ where
     let mut local = LocalSessionManager::default();
     // Direct calls bypass a session's rmcp worker, whose keep-alive would then close sessions
     // in use: idle sessions are reaped by the wrapper instead.
-    local.session_config.keep_alive = match direct {
-        Some(_) if !opts.stateless => None,
-        _ => Some(opts.session_idle_timeout),
-    };
+    let wrapper_reaps = direct.is_some() && !opts.stateless;
+    local.session_config.keep_alive = (!wrapper_reaps).then_some(opts.session_idle_timeout);
     let sessions = Arc::new(sessions::Sessions::new(local, opts.max_sessions));
-    if direct.is_some() && !opts.stateless {
+    if wrapper_reaps {
         sessions.spawn_reaper(opts.session_idle_timeout, shutdown.child_token());
     }
     let front = Arc::new(front::Front {

@@ -129,12 +129,21 @@ impl Sessions {
             Some(f) if !(f.logs || deletes && f.elicits) => {}
             _ => return Begin::Rmcp,
         }
+        match self.book(entry, sid, rid) {
+            Some(guard) => Begin::Go(guard),
+            None => Begin::Duplicate,
+        }
+    }
+
+    /// Puts `rid` in flight in the session `entry` is, until the guard drops; `None` when
+    /// the id already is.
+    fn book(&self, entry: &mut Activity, sid: SessionId, rid: &RequestId) -> Option<InFlightGuard> {
         entry.last = Instant::now();
         if !entry.in_flight.insert(rid.clone()) {
             tracing::warn!(%rid, "refused a request whose id is in flight in its session");
-            return Begin::Duplicate;
+            return None;
         }
-        Begin::Go(InFlightGuard {
+        Some(InFlightGuard {
             activity: self.activity.clone(),
             session: sid,
             request: rid.clone(),
@@ -276,18 +285,12 @@ impl SessionManager for Sessions {
             Some(rid) => {
                 let mut activity = lock(&self.activity);
                 let entry = activity.entry(id.clone()).or_insert_with(Activity::new);
-                entry.last = Instant::now();
-                if !entry.in_flight.insert(rid.clone()) {
+                let Some(guard) = self.book(entry, id.clone(), &rid) else {
                     drop(activity);
                     let _ = SIGNALS.try_with(|s| s.duplicate_id.store(true, Ordering::Relaxed));
-                    tracing::warn!(%rid, "refused a request whose id is in flight in its session");
                     return Err(SessionsError::DuplicateId(rid));
-                }
-                Some(InFlightGuard {
-                    activity: self.activity.clone(),
-                    session: id.clone(),
-                    request: rid,
-                })
+                };
+                Some(guard)
             }
             None => {
                 self.touch(id);
