@@ -1,0 +1,378 @@
+#!/usr/bin/env python3
+"""Regenerates `link/hot-text.ld`: the functions the HTTP server runs, placed together.
+
+Why (issue 14): the kernel maps a binary's code 64 KiB at a time around each page a process
+touches (fault-around). Left in the compiler's order, the few megabytes of code that start the
+server and answer a call are spread over the whole 18 MB `.text`, so nearly all of it became
+resident. Placed together by `hot-text.ld`, that code fills a few megabytes and the rest is
+never read.
+
+What it does: builds nothing. It runs the release binary under callgrind (valgrind), once in
+each HTTP mode (stateless, and with a session), against the built-in sandbox, with the calls an
+agent makes most (initialize, tools/list, gets, lists, a search), and writes every function
+that ran as an input-section pattern. Patterns leave out what changes from build to build:
+crate disambiguators and back-references of v0 symbol names (`.cargo/config.toml` asks for
+v0, whose names carry generic arguments, so one instance of a generic is named and not all),
+the hash of legacy names (the precompiled standard library), and LTO's `.llvm.N` suffixes.
+A function the list misses still links, in `.text` as before.
+
+    cargo build --release && python3 link/hot-text.py [path/to/capsule-mcp]
+
+Needs valgrind and nm. `cargo bench --bench http` shows the effect (peak RSS).
+"""
+
+import fnmatch
+import http.client
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "link" / "hot-text.ld"
+ADMIN_TOKEN = "sandbox-admin"
+ACCEPT = "application/json, text/event-stream"
+VERSION = "2025-06-18"
+
+
+def wait_for(stream, prefix, what):
+    """Reads lines until one starts with (or contains) `prefix`; returns the rest of it."""
+    for raw in stream:
+        line = raw.decode(errors="replace").strip()
+        at = line.find(prefix)
+        if at >= 0:
+            return line[at + len(prefix):].strip()
+    sys.exit(f"{what} exited before saying {prefix!r}")
+
+
+def drain(stream):
+    threading.Thread(target=lambda: [None for _ in stream], daemon=True).start()
+
+
+class Client:
+    """One keep-alive connection to the server's /mcp."""
+
+    def __init__(self, host, port):
+        self.conn = http.client.HTTPConnection(host, port, timeout=120)
+        self.session = None
+        self.next_id = 0
+
+    def post(self, method, params=None, notify=False):
+        body = {"jsonrpc": "2.0", "method": method}
+        if params is not None:
+            body["params"] = params
+        if not notify:
+            self.next_id += 1
+            body["id"] = self.next_id
+        headers = {"content-type": "application/json", "accept": ACCEPT,
+                   "mcp-protocol-version": VERSION}
+        if self.session:
+            headers["mcp-session-id"] = self.session
+        self.conn.request("POST", "/mcp", json.dumps(body), headers)
+        response = self.conn.getresponse()
+        data = response.read()
+        if response.status >= 300:
+            sys.exit(f"{method}: HTTP {response.status}: {data[:300]!r}")
+        self.session = response.getheader("mcp-session-id") or self.session
+        return data
+
+    def call(self, name, arguments):
+        data = self.post("tools/call", {"name": name, "arguments": arguments})
+        if b'"isError":true' in data:
+            sys.exit(f"{name} {arguments}: a tool error: {data[:300]!r}")
+
+
+def workload(host, port, sessions, contact, account):
+    def one_client(rounds):
+        c = Client(host, port)
+        if sessions:
+            c.post("initialize", {"protocolVersion": VERSION, "capabilities": {},
+                                  "clientInfo": {"name": "hot-text", "version": "1"}})
+            c.post("notifications/initialized", notify=True)
+        c.post("tools/list", {})
+        for _ in range(rounds):
+            c.call("crm_get_contact", {"id": contact})
+            c.call("crm_list_contacts", {"limit": 5})
+            c.call("crm_get_account", {"id": account})
+            c.call("crm_list_opportunities", {"limit": 5})
+            c.call("crm_list_tasks", {"limit": 5})
+            c.call("crm_search", {"query": "a", "limit": 5})
+
+    threads = [threading.Thread(target=one_client, args=(15,)) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
+def profile(binary, api, mode, out, contact, account):
+    args = ["valgrind", "--tool=callgrind", "--demangle=no", f"--callgrind-out-file={out}",
+            binary, "http", "--listen", "127.0.0.1:0"]
+    if mode == "stateless":
+        args.append("--stateless")
+    # The environment the bench gives (no RUST_LOG: the default filter's code path).
+    env = {"PATH": os.environ.get("PATH", ""), "CAPSULE_API_URL": api,
+           "CAPSULE_ACCESS_TOKEN": ADMIN_TOKEN}
+    server = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    url = wait_for(server.stdout, "capsule-mcp listening on http://", f"the {mode} server")
+    drain(server.stdout)
+    host, port = url.split("/")[0].rsplit(":", 1)
+    workload(host, int(port), mode == "sessions", contact, account)
+    server.send_signal(signal.SIGINT)
+    if server.wait(timeout=120) != 0:
+        sys.exit(f"the {mode} server exited with {server.returncode}")
+
+
+def functions_run(outputs):
+    names = set()
+    for out in outputs:
+        with open(out, errors="replace") as f:
+            for line in f:
+                m = re.match(r"c?fn=\(\d+\) (\S+)$", line.rstrip("\n"))
+                if m:
+                    names.add(m.group(1))
+    return names
+
+
+def text_symbols(binary):
+    nm = subprocess.run(["nm", "--defined-only", binary], check=True, capture_output=True,
+                        text=True).stdout
+    return {p[2] for p in (line.split() for line in nm.splitlines())
+            if len(p) == 3 and p[1] in "tTW"}
+
+
+B62 = re.compile(r"[0-9a-zA-Z]*_")
+
+
+class V0:
+    """Walks a v0 symbol name (RFC 2603) to find what varies between builds: the values of
+    disambiguators and back-references, whose positions only the grammar knows."""
+
+    def __init__(self, s):
+        self.s, self.i, self.vary = s, 0, []
+
+    def peek(self):
+        return self.s[self.i] if self.i < len(self.s) else ""
+
+    def eat(self, c):
+        if self.peek() == c:
+            self.i += 1
+            return True
+        return False
+
+    def b62(self, varies):
+        m = B62.match(self.s, self.i)
+        if not m:
+            raise ValueError("base-62 number")
+        if varies:
+            self.vary.append((m.start(), m.end() - 1))
+        self.i = m.end()
+
+    def decimal(self):
+        m = re.compile(r"0|[1-9][0-9]*").match(self.s, self.i)
+        if not m:
+            raise ValueError("decimal")
+        self.i = m.end()
+        return int(m.group())
+
+    def ident(self, disambiguated=True, varies=False):
+        if disambiguated and self.eat("s"):
+            self.b62(varies)
+        self.eat("u")
+        n = self.decimal()
+        if n:
+            self.eat("_")  # separates the length from bytes that start with a digit or `_`
+        self.i += n
+
+    def backref(self):
+        self.b62(True)
+
+    def path(self):
+        c = self.peek()
+        self.i += 1
+        if c == "C":
+            self.ident(varies=True)
+        elif c == "M":
+            self.impl_path()
+            self.type()
+        elif c == "X":
+            self.impl_path()
+            self.type()
+            self.path()
+        elif c == "Y":
+            self.type()
+            self.path()
+        elif c == "N":
+            self.i += 1  # namespace
+            self.path()
+            self.ident()
+        elif c == "I":
+            self.path()
+            while not self.eat("E"):
+                self.generic_arg()
+        elif c == "B":
+            self.backref()
+        else:
+            raise ValueError(f"path {c!r}")
+
+    def impl_path(self):
+        if self.eat("s"):
+            self.b62(False)
+        self.path()
+
+    def generic_arg(self):
+        if self.eat("L"):
+            self.b62(False)
+        elif self.eat("K"):
+            self.const()
+        else:
+            self.type()
+
+    def const(self):
+        if self.eat("p"):
+            return
+        if self.eat("B"):
+            self.backref()
+            return
+        self.type()
+        self.eat("n")
+        while self.peek() and self.peek() != "_":
+            self.i += 1
+        self.i += 1
+
+    def binder(self):
+        if self.eat("G"):
+            self.b62(False)
+
+    def type(self):
+        c = self.peek()
+        if c and c.islower():
+            self.i += 1
+            return
+        if c in "CMXYNI":
+            self.path()
+            return
+        self.i += 1
+        if c == "B":
+            self.backref()
+        elif c == "A":
+            self.type()
+            self.const()
+        elif c in "SPO":
+            self.type()
+        elif c in "RQ":
+            if self.eat("L"):
+                self.b62(False)
+            self.type()
+        elif c == "F":
+            self.binder()
+            self.eat("U")
+            if self.eat("K"):
+                if not self.eat("C"):
+                    self.ident(disambiguated=False)
+            while not self.eat("E"):
+                self.type()
+            self.type()
+        elif c == "D":
+            self.binder()
+            while not self.eat("E"):
+                self.path()
+                while self.eat("p"):
+                    self.ident(disambiguated=False)
+                    self.type()
+            if self.eat("L"):
+                self.b62(False)
+        elif c == "T":
+            while not self.eat("E"):
+                self.type()
+        else:
+            raise ValueError(f"type {c!r}")
+
+    def pattern(self):
+        """The name with every varying value a wildcard, or None when it does not parse."""
+        try:
+            if not self.s.startswith("_R"):
+                return None
+            self.i = 2
+            if self.peek().isdigit():
+                self.decimal()
+            self.path()
+            if self.i < len(self.s) and self.s[self.i] != ".":
+                self.path()  # the instantiating crate
+        except (ValueError, IndexError):
+            return None
+        out, at = [], 0
+        for start, end in self.vary:
+            out.append(self.s[at:start])
+            out.append("*")
+            at = end
+        out.append(self.s[at:self.i])
+        return "".join(out) + "*"
+
+
+def pattern(name):
+    base = re.sub(r"\.llvm\.\d+$", "", name)
+    if base.startswith("_R"):
+        return V0(base).pattern()
+    legacy = re.match(r"(_ZN.*17h)[0-9a-f]{16}E$", base)
+    if legacy:
+        return legacy.group(1) + "*"
+    if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]*", base):
+        return base  # C: mimalloc, libc glue
+    return None
+
+
+def main():
+    binary = sys.argv[1] if len(sys.argv) > 1 else str(ROOT / "target/release/capsule-mcp")
+    known = text_symbols(binary)
+    sandbox = subprocess.Popen([binary, "sandbox", "--listen", "127.0.0.1:0"],
+                               env={"PATH": os.environ.get("PATH", ""), "RUST_LOG": "warn"},
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        base = wait_for(sandbox.stdout, "Sandbox Capsule API listening at ", "the sandbox")
+        drain(sandbox.stdout)
+        host, port = base.removeprefix("http://").split("/")[0].rsplit(":", 1)
+        api = f"http://{host}:{port}/api/v2"
+        c = http.client.HTTPConnection(host, int(port))
+        c.request("POST", "/_sandbox/config", json.dumps({"rate_limit_per_hour": 2**32 - 1}),
+                  {"content-type": "application/json"})
+        c.getresponse().read()
+        c.request("GET", "/api/v2/parties?perPage=100",
+                  headers={"authorization": f"Bearer {ADMIN_TOKEN}"})
+        parties = json.loads(c.getresponse().read())["parties"]
+        contact = next(str(p["id"]) for p in parties if p["type"] == "person")
+        account = next(str(p["id"]) for p in parties if p["type"] == "organisation")
+        with tempfile.TemporaryDirectory() as tmp:
+            outs = []
+            for mode in ["stateless", "sessions"]:
+                out = os.path.join(tmp, f"callgrind.{mode}")
+                profile(binary, api, mode, out, contact, account)
+                outs.append(out)
+            ran = functions_run(outs) & known
+    finally:
+        sandbox.kill()
+    patterns, unparsed = [], 0
+    for name in sorted(ran):
+        p = pattern(name)
+        if p is None or not fnmatch.fnmatchcase(name, p):
+            unparsed += 1
+        elif p not in patterns:
+            patterns.append(p)
+    with open(OUT, "w") as f:
+        f.write("/* Generated by link/hot-text.py: the functions the HTTP server runs to start\n"
+                "   and answer calls, placed together before .text (see that script). */\n")
+        f.write("SECTIONS\n{\n  .text.hot :\n  {\n")
+        for p in patterns:
+            f.write(f"    *(.text.{p} .text.unlikely.{p})\n")
+        f.write("  }\n}\nINSERT BEFORE .text;\n")
+    print(f"{len(ran)} functions ran ({unparsed} names not understood, left out); "
+          f"{len(patterns)} patterns written to {OUT.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
