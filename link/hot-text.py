@@ -11,8 +11,9 @@ What it does: builds nothing. It runs the release binary under callgrind (valgri
 each HTTP mode (stateless, and with a session), against the built-in sandbox, with the calls an
 agent makes most (initialize, tools/list, gets, lists, a search), and writes every function
 that ran as an input-section pattern. Patterns leave out what changes from build to build:
-crate disambiguators and back-references of v0 symbol names (`.cargo/config.toml` asks for
-v0, whose names carry generic arguments, so one instance of a generic is named and not all),
+crate disambiguators, back-references and the instantiating crate of v0 symbol names
+(`.cargo/config.toml` asks for v0, whose names carry generic arguments, so one instance of a
+generic is named and not all),
 the hash of legacy names (the precompiled standard library), and LTO's `.llvm.N` suffixes.
 A function the list misses still links, in `.text` as before.
 
@@ -302,16 +303,21 @@ class V0:
             if self.peek().isdigit():
                 self.decimal()
             self.path()
+            end = self.i
             if self.i < len(self.s) and self.s[self.i] != ".":
-                self.path()  # the instantiating crate
+                # The instantiating crate: which crate's copy of a generic instance survives
+                # LTO differs from build to build, so it is left open.
+                self.path()
         except (ValueError, IndexError):
             return None
         out, at = [], 0
-        for start, end in self.vary:
+        for start, stop in self.vary:
+            if start >= end:
+                break
             out.append(self.s[at:start])
             out.append("*")
-            at = end
-        out.append(self.s[at:self.i])
+            at = stop
+        out.append(self.s[at:end])
         return "".join(out) + "*"
 
 
