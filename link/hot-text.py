@@ -104,11 +104,23 @@ def workload(host, port, sessions, contact, account):
             c.call("crm_list_tasks", {"limit": 5})
             c.call("crm_search", {"query": "a", "limit": 5})
 
-    threads = [threading.Thread(target=one_client, args=(15,)) for _ in range(4)]
+    # `sys.exit` in a thread ends only that thread: failures are carried back and end the run,
+    # so a list is never written from a workload that went wrong.
+    failures = []
+
+    def guarded(rounds):
+        try:
+            one_client(rounds)
+        except BaseException as e:  # noqa: BLE001 - reported below, whatever it was
+            failures.append(e)
+
+    threads = [threading.Thread(target=guarded, args=(15,)) for _ in range(4)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    if failures:
+        sys.exit(f"the workload failed: {failures[0]}")
 
 
 def profile(binary, api, mode, out, contact, account):
@@ -148,6 +160,7 @@ def text_symbols(binary):
 
 
 B62 = re.compile(r"[0-9a-zA-Z]*_")
+DECIMAL = re.compile(r"0|[1-9][0-9]*")
 
 
 class V0:
@@ -175,7 +188,7 @@ class V0:
         self.i = m.end()
 
     def decimal(self):
-        m = re.compile(r"0|[1-9][0-9]*").match(self.s, self.i)
+        m = DECIMAL.match(self.s, self.i)
         if not m:
             raise ValueError("decimal")
         self.i = m.end()
