@@ -43,12 +43,14 @@ async fn main() {
     .unwrap();
     let mut per_tool: Vec<(usize, String)> = all
         .tools()
+        .unwrap()
         .iter()
         .map(|t| (tokens(&bpe, &model_view(t)), t.name.to_string()))
         .collect();
     let total: usize = per_tool.iter().map(|(n, _)| n).sum();
     let ro: usize = read_only
         .tools()
+        .unwrap()
         .iter()
         .map(|t| tokens(&bpe, &model_view(t)))
         .sum();
@@ -61,7 +63,7 @@ async fn main() {
     );
     println!(
         "read-only surface {ro} for {} tools",
-        read_only.tools().len()
+        read_only.tools().unwrap().len()
     );
     println!("instructions {}", tokens(&bpe, INSTRUCTIONS));
     for (n, name) in &per_tool {

@@ -28,13 +28,13 @@ use capsule_mcp::{
     },
 };
 
-/// Writes a line to stdout; a reader that went away (`| head`) ends the output quietly instead
-/// of a panic.
 /// mimalloc instead of glibc's malloc (issue 14): per-thread free lists without glibc's
 /// per-thread arenas, so less CPU a call and less resident memory under concurrency.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// Writes a line to stdout; a reader that went away (`| head`) ends the output quietly instead
+/// of a panic.
 fn out(text: &str) -> anyhow::Result<()> {
     use std::io::Write;
     let mut stdout = std::io::stdout().lock();
@@ -255,9 +255,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             })
             .map_err(anyhow::Error::msg)?;
             if json {
-                out(&serde_json::to_string_pretty(registry.tools())?)?;
+                out(&serde_json::to_string_pretty(&registry.tools()?)?)?;
             } else {
-                out(tools::catalogue::table(registry.tools()).trim_end())?;
+                out(tools::catalogue::table(&registry.tools()?).trim_end())?;
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -17,7 +17,7 @@ use rmcp::{
         ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
         LoggingLevel, LoggingMessageNotificationParam, PaginatedRequestParams,
         ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult, ServerCapabilities,
-        ServerConfig, SetLevelRequestParams, Tool,
+        ServerConfig, ServerResult, SetLevelRequestParams, Tool,
     },
     service::RequestContext,
 };
@@ -50,7 +50,11 @@ pub struct Selection {
 /// The tools this process serves, fixed at start-up.
 pub struct Registry {
     specs: BTreeMap<String, ToolSpec>,
+    /// What `tools/list` serves, without the output schemas (each spec holds its own as JSON).
     listed: Vec<Tool>,
+    /// The `tools/list` result as JSON, made at the first direct HTTP `tools/list` (on a
+    /// runtime thread, whose heap the parse garbage returns to).
+    list_result: std::sync::OnceLock<Box<str>>,
 }
 
 impl Registry {
@@ -113,11 +117,41 @@ impl Registry {
                 tool
             })
             .collect();
-        Ok(Self { specs, listed })
+        Ok(Self {
+            specs,
+            listed,
+            list_result: std::sync::OnceLock::new(),
+        })
     }
 
-    pub fn tools(&self) -> &[Tool] {
-        &self.listed
+    /// The catalogue as `tools/list` serves it: the listed tools with their output schemas,
+    /// read from JSON (a fraction of a millisecond for every tool).
+    pub fn tools(&self) -> Result<Vec<Tool>, serde_json::Error> {
+        self.listed
+            .iter()
+            .map(|t| {
+                let mut tool = t.clone();
+                if let Some(spec) = self.specs.get(t.name.as_ref()) {
+                    tool.output_schema = Some(Arc::new(spec.output_schema()?));
+                }
+                Ok(tool)
+            })
+            .collect()
+    }
+
+    /// The `tools/list` result (`{"tools":[…]}`) as JSON, exactly as rmcp encodes it for a
+    /// peer before protocol 2026-07-28 (no `resultType`).
+    pub fn list_result(&self) -> Result<&str, serde_json::Error> {
+        if let Some(json) = self.list_result.get() {
+            return Ok(json);
+        }
+        let mut result = ServerResult::ListToolsResult(ListToolsResult {
+            tools: self.tools()?,
+            ..Default::default()
+        });
+        result.strip_result_type_for_legacy_peer();
+        let json = serde_json::to_string(&result)?.into_boxed_str();
+        Ok(self.list_result.get_or_init(|| json))
     }
 
     pub fn get(&self, name: &str) -> Option<&ToolSpec> {
@@ -348,6 +382,12 @@ impl crate::transport::http::DirectCalls for CapsuleMcp {
         self.registry.get(tool).is_some()
     }
 
+    fn tool_list(&self) -> Result<&str, McpError> {
+        self.registry.list_result().map_err(|e| {
+            McpError::internal_error(format!("cannot encode the tool catalogue: {e}"), None)
+        })
+    }
+
     fn asks(&self, tool: &str) -> bool {
         self.registry
             .get(tool)
@@ -399,12 +439,16 @@ impl ServerHandler for CapsuleMcp {
         _request: Option<PaginatedRequestParams>,
         _ctx: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
+        let tools = self.registry.tools().map_err(|e| {
+            McpError::internal_error(format!("cannot read the tool catalogue: {e}"), None)
+        })?;
         Ok(ListToolsResult {
-            tools: self.registry.tools().to_vec(),
+            tools,
             ..Default::default()
         })
     }
 
+    /// The tool without its output schema: rmcp reads the input schema only.
     fn get_tool(&self, name: &str) -> Option<Tool> {
         self.registry.get(name).map(|s| s.tool.clone())
     }

@@ -58,7 +58,7 @@ mod tests {
         Registry::build(&Selection::default())
             .unwrap()
             .tools()
-            .to_vec()
+            .unwrap()
     }
 
     fn root() -> PathBuf {
@@ -300,7 +300,8 @@ mod tests {
             ..Default::default()
         })
         .unwrap();
-        let update = &alone.tools()[0];
+        let alone = alone.tools().unwrap();
+        let update = &alone[0];
         for p in [
             "first_name",
             "email_addresses",
@@ -348,8 +349,8 @@ mod tests {
             ..Default::default()
         })
         .unwrap();
-        assert!(!reg.tools().is_empty());
-        for t in reg.tools() {
+        assert!(!reg.tools().unwrap().is_empty());
+        for t in reg.tools().unwrap() {
             assert_eq!(
                 t.annotations.as_ref().and_then(|a| a.read_only_hint),
                 Some(true),
@@ -368,13 +369,18 @@ mod tests {
             ..Default::default()
         })
         .unwrap();
-        assert!(reg.tools().iter().all(|t| t.name.contains("account")));
+        assert!(
+            reg.tools()
+                .unwrap()
+                .iter()
+                .all(|t| t.name.contains("account"))
+        );
         let reg = Registry::build(&Selection {
             tools: Some(vec!["crm_get_contact".into()]),
             ..Default::default()
         })
         .unwrap();
-        assert_eq!(reg.tools().len(), 1);
+        assert_eq!(reg.tools().unwrap().len(), 1);
         assert!(
             Registry::build(&Selection {
                 toolsets: Some(vec!["nope".into()]),

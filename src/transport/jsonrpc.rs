@@ -43,6 +43,8 @@ pub enum Inbound {
         /// A `tools/call`'s params, parsed, so a stateless server can run it without parsing
         /// the body again.
         call: Option<Box<CallToolRequestParams>>,
+        /// A `tools/list` without `_meta`: its answer is the catalogue whatever the cursor.
+        list_tools: bool,
     },
     /// A notification; `cancelled` is the request a `notifications/cancelled` gives up.
     Notification { cancelled: Option<RequestId> },
@@ -120,6 +122,7 @@ fn screen_fast(bytes: &[u8]) -> Option<Inbound> {
                 return None;
             }
             let (initialize_version, initialize_elicits) = initialize_facts(&request.request);
+            let list_tools = plain_tool_list(&request.request);
             let method = method.to_owned();
             Some(Inbound::Request {
                 method,
@@ -127,6 +130,7 @@ fn screen_fast(bytes: &[u8]) -> Option<Inbound> {
                 initialize_version,
                 initialize_elicits,
                 call: tool_call(request.request),
+                list_tools,
             })
         }
         ClientJsonRpcMessage::Notification(notification) => {
@@ -150,6 +154,22 @@ fn initialize_facts(request: &ClientRequest) -> (Option<String>, bool) {
             init.params.capabilities.elicitation.is_some(),
         ),
         _ => (None, false),
+    }
+}
+
+/// A `tools/list` with no `_meta` (its cursor does not change the answer: one page).
+fn plain_tool_list(request: &ClientRequest) -> bool {
+    match request {
+        // rmcp moves a parsed `_meta` into the request's extensions.
+        ClientRequest::ListToolsRequest(list) => {
+            let empty = |m: &RequestMetaObject| m.0.0.is_empty();
+            list.extensions.get::<RequestMetaObject>().is_none_or(empty)
+                && list
+                    .params
+                    .as_ref()
+                    .is_none_or(|p| p.meta.as_ref().is_none_or(empty))
+        }
+        _ => false,
     }
 }
 
@@ -205,12 +225,14 @@ fn screen_slow(bytes: &[u8]) -> Result<Inbound, Rejection> {
                 ));
             }
             let (initialize_version, initialize_elicits) = initialize_facts(&request.request);
+            let list_tools = plain_tool_list(&request.request);
             Ok(Inbound::Request {
                 method: request.request.method().to_owned(),
                 id: request.id,
                 initialize_version,
                 initialize_elicits,
                 call: tool_call(request.request),
+                list_tools,
             })
         }
         ClientJsonRpcMessage::Notification(notification) => {
@@ -392,6 +414,7 @@ mod tests {
                 initialize_version: Some("2025-06-18".into()),
                 initialize_elicits: false,
                 call: None,
+                list_tools: false,
             }
         );
         let cancel =

@@ -23,6 +23,7 @@ fn per_tool(selection: &Selection) -> Vec<(String, usize)> {
     Registry::build(selection)
         .unwrap()
         .tools()
+        .unwrap()
         .iter()
         .map(|t| (t.name.to_string(), count(&model_view(t))))
         .collect()

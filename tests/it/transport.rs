@@ -396,7 +396,8 @@ async fn http_sse_priming_event_only_for_clients_that_expect_it() {
             &url,
             &sid,
             version,
-            json!({"jsonrpc":"2.0","id":2,"method":"tools/list"}),
+            // Answered by the session's rmcp worker, over SSE (a plain tools/list is not).
+            json!({"jsonrpc":"2.0","id":2,"method":"prompts/list"}),
         )
         .send()
         .await
@@ -404,7 +405,7 @@ async fn http_sse_priming_event_only_for_clients_that_expect_it() {
         let text = resp.text().await.unwrap();
         let (messages, priming) = sse_messages(&text);
         let head: String = text.chars().take(120).collect();
-        assert_eq!(priming, expects, "{version} tools/list: {head:?}");
+        assert_eq!(priming, expects, "{version} prompts/list: {head:?}");
         assert_eq!(messages[0]["id"], 2);
         assert!(
             !text.contains("data: \n") || expects,
@@ -957,4 +958,90 @@ async fn a_stateless_tool_call_answers_the_same_on_the_direct_path_as_through_rm
     // An unknown tool is rmcp's to word, on either path.
     let unknown = stateless_call(&url, json!({"name": "crm_nope", "arguments": {}})).await;
     assert_eq!(unknown.2["error"]["code"], -32602, "{}", unknown.2);
+}
+
+/// The raw answer to one `tools/list` (a session's when `sid` is given): status, content type
+/// and body bytes.
+async fn tool_list(url: &str, sid: Option<&str>, params: Value) -> (u16, String, String) {
+    let mut req = post(url).header("mcp-protocol-version", "2025-06-18");
+    if let Some(sid) = sid {
+        req = req.header("mcp-session-id", sid);
+    }
+    let resp = req
+        .body(
+            json!({"jsonrpc":"2.0","id":"l\"1","method":"tools/list","params": params}).to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let ct = resp
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    (status, ct, resp.text().await.unwrap())
+}
+
+/// A plain `tools/list` over HTTP is answered from the catalogue encoded once (issue 14); with
+/// `_meta` it goes through rmcp, which encodes the tools itself. Byte for byte the same answer,
+/// and the same tools as the reviewed catalogue, stateless and in a session.
+#[tokio::test]
+async fn a_tool_list_answers_the_same_bytes_on_the_direct_path_as_through_rmcp() {
+    let sb = sandbox().await;
+    let (_child, url) = http_server(&sb, &["--stateless"], &[]).await;
+    let direct = tool_list(&url, None, json!({"cursor": "ignored"})).await;
+    let through_rmcp = tool_list(&url, None, json!({"_meta": {"io.example/trace": "t"}})).await;
+    assert_eq!(direct, through_rmcp);
+    assert_eq!(direct.0, 200);
+    assert!(direct.1.starts_with("application/json"), "{:?}", direct.1);
+    let answer: Value = serde_json::from_str(&direct.2).unwrap();
+    assert_eq!(answer["id"], "l\"1");
+    assert!(answer["result"].get("resultType").is_none(), "{answer}");
+    let names: Vec<&str> = answer["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    let catalogue = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/tools"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "json")
+        })
+        .count();
+    assert_eq!(names.len(), catalogue, "{names:?}");
+    for t in answer["result"]["tools"].as_array().unwrap() {
+        let file = format!(
+            "{}/tools/{}.json",
+            env!("CARGO_MANIFEST_DIR"),
+            t["name"].as_str().unwrap()
+        );
+        let reviewed: Value =
+            serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+        assert_eq!(t, &reviewed, "{}", t["name"]);
+    }
+
+    // In a session: the direct answer is JSON, rmcp's an SSE stream; the message is the same.
+    let (_child, url) = http_server(&sb, &[], &[]).await;
+    let (sid, _) = session(&url, "2025-06-18").await;
+    let direct = tool_list(&url, Some(&sid), json!({})).await;
+    let through_rmcp = tool_list(
+        &url,
+        Some(&sid),
+        json!({"_meta": {"io.example/trace": "t"}}),
+    )
+    .await;
+    assert_eq!(direct.0, 200);
+    assert!(direct.1.starts_with("application/json"), "{:?}", direct.1);
+    let (messages, _) = sse_messages(&through_rmcp.2);
+    assert_eq!(messages, vec![answer], "{}", through_rmcp.2);
+    assert_eq!(
+        serde_json::from_str::<Value>(&direct.2).unwrap(),
+        messages[0]
+    );
 }

@@ -11,6 +11,9 @@
 //! level set, no delete the client would be asked to confirm; see `sessions.rs`) is answered
 //! here too, as one JSON response, which the transport allows for any POSTed request.
 //!
+//! A `tools/list` without `_meta` is answered here too, in both modes, from the catalogue
+//! encoded once ([`DirectCalls::tool_list`]): the same bytes rmcp would send.
+//!
 //! "Needs nothing of it" is narrow on purpose ([`eligible`]); anything else goes to rmcp as
 //! before: a protocol version from 2026-07-28 (per-request metadata, standard headers), any
 //! `_meta` (a progress token needs a stream to notify on), an `Accept` rmcp would refuse, an
@@ -44,6 +47,9 @@ pub trait DirectCalls: Send + Sync + 'static {
     /// delete): in a session whose client can, the call stays with rmcp, which holds the peer.
     fn asks(&self, tool: &str) -> bool;
 
+    /// The `tools/list` result as JSON (the same for every client and session).
+    fn tool_list(&self) -> Result<&str, McpError>;
+
     /// Runs the call as `tools/call` would in a stateless request: no peer, no progress.
     /// `parts` are the request's, with whatever the front end put into their extensions.
     fn call(
@@ -53,14 +59,19 @@ pub trait DirectCalls: Send + Sync + 'static {
     ) -> BoxFuture<'_, Result<CallToolResult, McpError>>;
 }
 
+/// Whether a request of these headers can be answered without rmcp, with the same answer: one
+/// JSON message to a client that accepts it, before the 2026-07-28 protocol.
+pub(super) fn plain(headers: &HeaderMap) -> bool {
+    accepts_json_and_sse(headers) && pre_2026_version(headers)
+}
+
 /// Whether this stateless `tools/call` can be answered without rmcp, with the same answer.
 pub(super) fn eligible(
     headers: &HeaderMap,
     call: &CallToolRequestParams,
     direct: &dyn DirectCalls,
 ) -> bool {
-    accepts_json_and_sse(headers)
-        && pre_2026_version(headers)
+    plain(headers)
         && call.meta.as_ref().is_none_or(|m| m.0.0.is_empty())
         && call.input_responses.is_none()
         && call.request_state.is_none()
@@ -101,6 +112,38 @@ fn pre_2026_version(headers: &HeaderMap) -> bool {
         .any(|v| v.as_str() == version && *v < ProtocolVersion::V_2026_07_28)
 }
 
+/// Answers a `tools/list` as rmcp's JSON mode does, from the catalogue encoded once: rmcp
+/// would read every output schema into `serde_json` trees and encode them all again.
+pub(super) fn answer_list(direct: &dyn DirectCalls, id: RequestId) -> Response {
+    let body = match direct.tool_list() {
+        Ok(result) => serde_json::to_string(&id)
+            .map(|id| format!(r#"{{"jsonrpc":"2.0","id":{id},"result":{result}}}"#)),
+        Err(error) => serde_json::to_string(&ServerJsonRpcMessage::error(error, Some(id))),
+    };
+    json_body(body.map(String::into_bytes))
+}
+
+fn json_body(body: Result<Vec<u8>, serde_json::Error>) -> Response {
+    match body {
+        Ok(body) => {
+            let mut response = Response::new(Body::from(body));
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            response
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "an answer could not be serialised");
+            super::error_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                "Internal error",
+            )
+        }
+    }
+}
+
 /// Runs the call and answers as rmcp's stateless JSON mode does: 200, one JSON-RPC message.
 pub(super) async fn answer(
     direct: &dyn DirectCalls,
@@ -119,24 +162,7 @@ pub(super) async fn answer(
         }
         Err(error) => ServerJsonRpcMessage::error(error, Some(id)),
     };
-    match serde_json::to_vec(&message) {
-        Ok(body) => {
-            let mut response = Response::new(Body::from(body));
-            response.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            );
-            response
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "a tool result could not be serialised");
-            super::error_response(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal_error",
-                "Internal error",
-            )
-        }
-    }
+    json_body(serde_json::to_vec(&message))
 }
 
 #[cfg(test)]
@@ -151,6 +177,9 @@ mod tests {
         }
         fn asks(&self, _: &str) -> bool {
             false
+        }
+        fn tool_list(&self) -> Result<&str, McpError> {
+            Ok(r#"{"tools":[]}"#)
         }
         fn call(
             &self,

@@ -200,19 +200,24 @@ pub(super) async fn mcp_front(
             ) if super::direct::eligible(&parts.headers, call, &**direct) => {
                 route(&front, &parts.headers, id, direct.asks(&call.name)).await
             }
+            (
+                Ok(Inbound::Request {
+                    id,
+                    list_tools: true,
+                    ..
+                }),
+                Some(_),
+            ) if super::direct::plain(&parts.headers) => {
+                route(&front, &parts.headers, id, false).await
+            }
             _ => Route::Rmcp,
         };
         let screened = match (route, screened, &front.direct) {
-            (
-                Route::Direct(booked),
-                Ok(Inbound::Request {
-                    id,
-                    call: Some(call),
-                    ..
-                }),
-                Some(direct),
-            ) => {
-                let answer = super::direct::answer(&**direct, id, *call, parts).await;
+            (Route::Direct(booked), Ok(Inbound::Request { id, call, .. }), Some(direct)) => {
+                let answer = match call {
+                    Some(call) => super::direct::answer(&**direct, id, *call, parts).await,
+                    None => super::direct::answer_list(&**direct, id),
+                };
                 drop(booked);
                 return answer;
             }
@@ -295,7 +300,7 @@ pub(super) async fn mcp_front(
     responses::reshape(response, &exchange).await
 }
 
-/// Where an eligible `tools/call` goes.
+/// Where an eligible `tools/call` or `tools/list` goes.
 enum Route {
     /// Run it here; in a session, booked in flight until this drops.
     Direct(Option<super::sessions::InFlightGuard>),

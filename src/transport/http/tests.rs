@@ -711,6 +711,10 @@ impl DirectCalls for Marked {
         false
     }
 
+    fn tool_list(&self) -> Result<&str, rmcp::ErrorData> {
+        Ok(r#"{"tools":[{"name":"direct-list","inputSchema":{"type":"object"}}]}"#)
+    }
+
     fn call(
         &self,
         params: CallToolRequestParams,
@@ -869,4 +873,70 @@ async fn sessions_used_only_by_direct_calls_live_and_idle_ones_are_reaped() {
     tokio::time::sleep(Duration::from_millis(1600)).await;
     let (status, _) = session_call(&url, &sid, call).await;
     assert_eq!(status, 404);
+}
+
+/// The names a `tools/list` answer (JSON or SSE) lists.
+fn listed_names(text: &str) -> Vec<String> {
+    let body = text
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("data:")
+                .map(str::trim)
+                .filter(|d| !d.is_empty())
+        })
+        .unwrap_or(text);
+    let v: Value = serde_json::from_str(body).unwrap();
+    v["result"]["tools"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{v}"))
+        .iter()
+        .map(|t| t["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn plain_tool_lists_are_answered_directly_and_the_rest_by_rmcp() {
+    let list = |params: Value| json!({"jsonrpc": "2.0", "id": 4, "method": "tools/list", "params": params});
+    let server = start_direct(HttpOptions {
+        stateless: true,
+        ..opts()
+    })
+    .await;
+    let url = server.url();
+    for (params, version, who) in [
+        (json!({}), None, "direct-list"),
+        (json!({"cursor": "c"}), Some("2025-11-25"), "direct-list"),
+        (json!({"_meta": {"k": 1}}), None, "echo"),
+    ] {
+        let mut req = mcp_post(&url);
+        if let Some(v) = version {
+            req = req.header("mcp-protocol-version", v);
+        }
+        let resp = req
+            .body(list(params.clone()).to_string())
+            .send()
+            .await
+            .unwrap();
+        let text = resp.text().await.unwrap();
+        assert!(
+            listed_names(&text).contains(&who.to_owned()),
+            "{params} {version:?}: {text}"
+        );
+    }
+    // In a session: direct until a log level is set, as calls are.
+    let server = start_direct(opts()).await;
+    let url = server.url();
+    let sid = open_session(&url, json!({})).await;
+    let (status, text) = session_call(&url, &sid, list(json!({}))).await;
+    assert_eq!(status, 200);
+    assert_eq!(listed_names(&text), ["direct-list"]);
+    let (status, _) = session_call(
+        &url,
+        &sid,
+        json!({"jsonrpc": "2.0", "id": 7, "method": "logging/setLevel", "params": {"level": "info"}}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (_, text) = session_call(&url, &sid, list(json!({}))).await;
+    assert!(listed_names(&text).contains(&"echo".to_owned()), "{text}");
 }
