@@ -17,7 +17,11 @@ generic is named and not all),
 the hash of legacy names (the precompiled standard library), and LTO's `.llvm.N` suffixes.
 A function the list misses still links, in `.text` as before.
 
-    cargo build --release && python3 link/hot-text.py [path/to/capsule-mcp]
+    cargo build --release && cp target/release/capsule-mcp /tmp/release
+    cargo bench --bench http --no-run && python3 link/hot-text.py /tmp/release target/release/capsule-mcp
+
+With several binaries the list is the union of what ran in each: the release and bench
+profiles inline differently, so each has functions the other does not.
 
 Needs valgrind and nm. `cargo bench --bench http` shows the effect (peak RSS).
 """
@@ -346,8 +350,8 @@ def pattern(name):
     return None
 
 
-def main():
-    binary = sys.argv[1] if len(sys.argv) > 1 else str(ROOT / "target/release/capsule-mcp")
+def run_once(binary):
+    """The functions of `binary` that ran in both HTTP modes."""
     known = text_symbols(binary)
     sandbox = subprocess.Popen([binary, "sandbox", "--listen", "127.0.0.1:0"],
                                env={"PATH": os.environ.get("PATH", ""), "RUST_LOG": "warn"},
@@ -372,9 +376,18 @@ def main():
                 out = os.path.join(tmp, f"callgrind.{mode}")
                 profile(binary, api, mode, out, contact, account)
                 outs.append(out)
-            ran = functions_run(outs) & known
+            return functions_run(outs) & known
     finally:
         sandbox.kill()
+
+
+def main():
+    # Builds of the same source can differ in what LTO inlines (the release and bench profiles
+    # do, in a few hundred functions): the list is the union of every binary given.
+    binaries = sys.argv[1:] or [str(ROOT / "target/release/capsule-mcp")]
+    ran = set()
+    for binary in binaries:
+        ran |= run_once(binary)
     patterns, unparsed = [], 0
     for name in sorted(ran):
         p = pattern(name)
