@@ -125,7 +125,8 @@ impl Registry {
     }
 
     /// The catalogue as `tools/list` serves it: the listed tools with their output schemas,
-    /// read from JSON (a fraction of a millisecond for every tool).
+    /// read from JSON on every call (over HTTP a plain list is answered from
+    /// [`Registry::list_result`] instead).
     pub fn tools(&self) -> Result<Vec<Tool>, serde_json::Error> {
         self.listed
             .iter()

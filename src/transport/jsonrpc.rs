@@ -122,7 +122,6 @@ fn screen_fast(bytes: &[u8]) -> Option<Inbound> {
                 return None;
             }
             let (initialize_version, initialize_elicits) = initialize_facts(&request.request);
-            let list_tools = plain_tool_list(&request.request);
             let method = method.to_owned();
             Some(Inbound::Request {
                 method,
@@ -130,7 +129,8 @@ fn screen_fast(bytes: &[u8]) -> Option<Inbound> {
                 initialize_version,
                 initialize_elicits,
                 call: tool_call(request.request),
-                list_tools,
+                // `tools/list` is paginated: the slow path screens it.
+                list_tools: false,
             })
         }
         ClientJsonRpcMessage::Notification(notification) => {

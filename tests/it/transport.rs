@@ -909,21 +909,28 @@ async fn userinfo_in_the_api_url_is_a_start_up_error() {
     }
 }
 
-/// The answer to one stateless `tools/call`, as JSON, and its status and content type.
-async fn stateless_call(url: &str, params: Value) -> (u16, String, Value) {
-    let resp = post(url)
-        .header("mcp-protocol-version", "2025-06-18")
-        .body(json!({"jsonrpc":"2.0","id":41,"method":"tools/call","params": params}).to_string())
-        .send()
-        .await
-        .unwrap();
+/// One POST at protocol 2025-06-18 (in the session `sid` when given): its status, content type
+/// and body text.
+async fn raw_post(url: &str, sid: Option<&str>, body: Value) -> (u16, String, String) {
+    let mut req = post(url).header("mcp-protocol-version", "2025-06-18");
+    if let Some(sid) = sid {
+        req = req.header("mcp-session-id", sid);
+    }
+    let resp = req.body(body.to_string()).send().await.unwrap();
     let status = resp.status().as_u16();
     let ct = resp
         .headers()
         .get("content-type")
         .map(|v| v.to_str().unwrap().to_owned())
         .unwrap_or_default();
-    (status, ct, resp.json().await.unwrap())
+    (status, ct, resp.text().await.unwrap())
+}
+
+/// The answer to one stateless `tools/call`, as JSON, and its status and content type.
+async fn stateless_call(url: &str, params: Value) -> (u16, String, Value) {
+    let body = json!({"jsonrpc":"2.0","id":41,"method":"tools/call","params": params});
+    let (status, ct, text) = raw_post(url, None, body).await;
+    (status, ct, serde_json::from_str(&text).unwrap())
 }
 
 /// Stateless `tools/call`s are answered by the server's direct path (issue 14) unless they
@@ -960,27 +967,10 @@ async fn a_stateless_tool_call_answers_the_same_on_the_direct_path_as_through_rm
     assert_eq!(unknown.2["error"]["code"], -32602, "{}", unknown.2);
 }
 
-/// The raw answer to one `tools/list` (a session's when `sid` is given): status, content type
-/// and body bytes.
+/// The raw answer to one `tools/list` (a session's when `sid` is given).
 async fn tool_list(url: &str, sid: Option<&str>, params: Value) -> (u16, String, String) {
-    let mut req = post(url).header("mcp-protocol-version", "2025-06-18");
-    if let Some(sid) = sid {
-        req = req.header("mcp-session-id", sid);
-    }
-    let resp = req
-        .body(
-            json!({"jsonrpc":"2.0","id":"l\"1","method":"tools/list","params": params}).to_string(),
-        )
-        .send()
-        .await
-        .unwrap();
-    let status = resp.status().as_u16();
-    let ct = resp
-        .headers()
-        .get("content-type")
-        .map(|v| v.to_str().unwrap().to_owned())
-        .unwrap_or_default();
-    (status, ct, resp.text().await.unwrap())
+    let body = json!({"jsonrpc":"2.0","id":"l\"1","method":"tools/list","params": params});
+    raw_post(url, sid, body).await
 }
 
 /// A plain `tools/list` over HTTP is answered from the catalogue encoded once (issue 14); with

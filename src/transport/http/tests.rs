@@ -800,6 +800,17 @@ async fn session_call(url: &str, sid: &str, body: Value) -> (u16, String) {
     (resp.status().as_u16(), resp.text().await.unwrap())
 }
 
+/// `logging/setLevel` on the session `sid`: from then on its requests go through rmcp.
+async fn set_log_level(url: &str, sid: &str) {
+    let (status, _) = session_call(
+        url,
+        sid,
+        json!({"jsonrpc": "2.0", "id": 7, "method": "logging/setLevel", "params": {"level": "info"}}),
+    )
+    .await;
+    assert_eq!(status, 200);
+}
+
 async fn open_session(url: &str, capabilities: Value) -> String {
     let mut init = init_body();
     init["params"]["capabilities"] = capabilities;
@@ -833,13 +844,7 @@ async fn session_calls_run_directly_until_the_session_sets_a_log_level() {
     let (status, _) = session_call(&url, "no-such-session", call(6)).await;
     assert_eq!(status, 404);
     // Once the client asks for logs, its calls go through its session's handler.
-    let (status, _) = session_call(
-        &url,
-        &sid,
-        json!({"jsonrpc": "2.0", "id": 7, "method": "logging/setLevel", "params": {"level": "info"}}),
-    )
-    .await;
-    assert_eq!(status, 200);
+    set_log_level(&url, &sid).await;
     let (_, text) = session_call(&url, &sid, call(8)).await;
     assert!(
         text.contains("\"text\":\"hi\"") && !text.contains("direct:"),
@@ -930,13 +935,7 @@ async fn plain_tool_lists_are_answered_directly_and_the_rest_by_rmcp() {
     let (status, text) = session_call(&url, &sid, list(json!({}))).await;
     assert_eq!(status, 200);
     assert_eq!(listed_names(&text), ["direct-list"]);
-    let (status, _) = session_call(
-        &url,
-        &sid,
-        json!({"jsonrpc": "2.0", "id": 7, "method": "logging/setLevel", "params": {"level": "info"}}),
-    )
-    .await;
-    assert_eq!(status, 200);
+    set_log_level(&url, &sid).await;
     let (_, text) = session_call(&url, &sid, list(json!({}))).await;
     assert!(listed_names(&text).contains(&"echo".to_owned()), "{text}");
 }
