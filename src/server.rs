@@ -389,6 +389,13 @@ impl crate::transport::http::DirectCalls for CapsuleMcp {
         })
     }
 
+    fn initialize(
+        &self,
+        params: &rmcp::model::InitializeRequestParams,
+    ) -> Result<rmcp::model::InitializeResult, McpError> {
+        self.negotiate_initialize(params)
+    }
+
     fn asks(&self, tool: &str) -> bool {
         self.registry
             .get(tool)

@@ -11,10 +11,10 @@
 use rmcp::model::{
     CallToolRequest, CallToolRequestParams, CancelTaskRequest, ClientJsonRpcMessage,
     ClientNotification, ClientRequest, CompleteRequest, DiscoverRequest, GetPromptRequest,
-    GetSkillRequest, GetTaskRequest, InitializeRequest, JsonRpcRequest, ListPromptsRequest,
-    ListResourceTemplatesRequest, ListResourcesRequest, ListSkillsRequest, ListToolsRequest,
-    PaginatedRequestParams, PingRequest, ReadResourceRequest, RequestId, RequestMetaObject,
-    SetLevelRequest, SubscribeRequest, UnsubscribeRequest, UpdateTaskRequest,
+    GetSkillRequest, GetTaskRequest, InitializeRequest, InitializeRequestParams, JsonRpcRequest,
+    ListPromptsRequest, ListResourceTemplatesRequest, ListResourcesRequest, ListSkillsRequest,
+    ListToolsRequest, PaginatedRequestParams, PingRequest, ReadResourceRequest, RequestId,
+    RequestMetaObject, SetLevelRequest, SubscribeRequest, UnsubscribeRequest, UpdateTaskRequest,
 };
 use serde::{Deserialize as _, de::DeserializeOwned};
 use serde_json::{Value, json};
@@ -36,10 +36,8 @@ pub enum Inbound {
     Request {
         id: RequestId,
         method: String,
-        /// The `protocolVersion` an `initialize` asks for.
-        initialize_version: Option<String>,
-        /// An `initialize` from a client that can answer elicitation requests.
-        initialize_elicits: bool,
+        /// An `initialize`'s params: the version it asks for, what the client can do.
+        initialize: Option<Box<InitializeRequestParams>>,
         /// A `tools/call`'s params, parsed, so a stateless server can run it without parsing
         /// the body again.
         call: Option<Box<CallToolRequestParams>>,
@@ -121,13 +119,11 @@ fn screen_fast(bytes: &[u8]) -> Option<Inbound> {
             {
                 return None;
             }
-            let (initialize_version, initialize_elicits) = initialize_facts(&request.request);
             let method = method.to_owned();
             Some(Inbound::Request {
                 method,
                 id: request.id,
-                initialize_version,
-                initialize_elicits,
+                initialize: initialize_params(&request.request),
                 call: tool_call(request.request),
                 // `tools/list` is paginated: the slow path screens it.
                 list_tools: false,
@@ -146,14 +142,10 @@ fn screen_fast(bytes: &[u8]) -> Option<Inbound> {
     }
 }
 
-/// An `initialize`'s protocol version, and whether its client can answer elicitations.
-fn initialize_facts(request: &ClientRequest) -> (Option<String>, bool) {
+fn initialize_params(request: &ClientRequest) -> Option<Box<InitializeRequestParams>> {
     match request {
-        ClientRequest::InitializeRequest(init) => (
-            Some(init.params.protocol_version.as_str().to_owned()),
-            init.params.capabilities.elicitation.is_some(),
-        ),
-        _ => (None, false),
+        ClientRequest::InitializeRequest(init) => Some(Box::new(init.params.clone())),
+        _ => None,
     }
 }
 
@@ -224,13 +216,11 @@ fn screen_slow(bytes: &[u8]) -> Result<Inbound, Rejection> {
                     format!("Invalid params for {method}: {problem}"),
                 ));
             }
-            let (initialize_version, initialize_elicits) = initialize_facts(&request.request);
             let list_tools = plain_tool_list(&request.request);
             Ok(Inbound::Request {
                 method: request.request.method().to_owned(),
                 id: request.id,
-                initialize_version,
-                initialize_elicits,
+                initialize: initialize_params(&request.request),
                 call: tool_call(request.request),
                 list_tools,
             })
@@ -406,17 +396,22 @@ mod tests {
     #[test]
     fn good_messages_are_classified() {
         let init = br#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"0"}}}"#;
+        let Inbound::Request {
+            id,
+            method,
+            initialize: Some(params),
+            call: None,
+            list_tools: false,
+        } = screen(init).unwrap()
+        else {
+            panic!("an initialize request");
+        };
         assert_eq!(
-            screen(init).unwrap(),
-            Inbound::Request {
-                id: NumberOrString::Number(1),
-                method: "initialize".into(),
-                initialize_version: Some("2025-06-18".into()),
-                initialize_elicits: false,
-                call: None,
-                list_tools: false,
-            }
+            (id, method.as_str()),
+            (NumberOrString::Number(1), "initialize")
         );
+        assert_eq!(params.protocol_version.as_str(), "2025-06-18");
+        assert_eq!(params.client_info.name, "t");
         let cancel =
             br#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":"x"}}"#;
         assert_eq!(

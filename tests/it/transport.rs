@@ -387,11 +387,21 @@ async fn http_sse_priming_event_only_for_clients_that_expect_it() {
     let sb = sandbox().await;
     let (_child, url) = http_server(&sb, &[], &[]).await;
     for (version, expects) in [("2025-06-18", false), ("2025-11-25", true)] {
-        let (sid, init) = session(&url, version).await;
+        // An `initialize` left to rmcp (the front end answers a plain one with JSON).
+        let init = post(&url)
+            .header("Mcp-Method", "initialize")
+            .body(init_body(version).to_string())
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
         let (messages, priming) = sse_messages(&init);
         assert_eq!(priming, expects, "{version} initialize: {init:?}");
         assert_eq!(messages.len(), 1, "{init}");
         assert_eq!(messages[0]["result"]["protocolVersion"], version);
+        let (sid, _) = session(&url, version).await;
         let resp = in_session(
             &url,
             &sid,
@@ -1034,4 +1044,87 @@ async fn a_tool_list_answers_the_same_bytes_on_the_direct_path_as_through_rmcp()
         serde_json::from_str::<Value>(&direct.2).unwrap(),
         messages[0]
     );
+}
+
+/// A plain `initialize` is answered by the front end, which opens the session without an rmcp
+/// worker (issue 14); one with an `Mcp-Method` header is left to rmcp. Both answers carry the
+/// same message, and the front end's session serves what rmcp's does: direct calls, requests
+/// only rmcp serves (which start its worker), the standalone stream, and DELETE.
+#[tokio::test]
+async fn an_initialize_answers_the_same_on_the_front_end_as_through_rmcp() {
+    let sb = sandbox().await;
+    let (_child, url) = http_server(&sb, &[], &[]).await;
+    for version in ["2025-06-18", "2025-11-25"] {
+        let front = post(&url)
+            .body(init_body(version).to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(front.status(), 200);
+        assert_eq!(front.headers()["content-type"], "application/json");
+        let sid = front.headers()["mcp-session-id"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let front: Value = front.json().await.unwrap();
+
+        let rmcp = post(&url)
+            .header("Mcp-Method", "initialize")
+            .body(init_body(version).to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(rmcp.status(), 200);
+        assert!(rmcp.headers().contains_key("mcp-session-id"));
+        let (messages, _) = sse_messages(&rmcp.text().await.unwrap());
+        assert_eq!(messages, vec![front.clone()], "{version}");
+        assert_eq!(front["result"]["protocolVersion"], version, "{front}");
+
+        let note = json!({"jsonrpc":"2.0","method":"notifications/initialized"});
+        let resp = in_session(&url, &sid, version, note).send().await.unwrap();
+        assert_eq!(resp.status(), 202);
+        let stream = reqwest::Client::new()
+            .get(&url)
+            .header("Accept", "text/event-stream")
+            .header("Mcp-Session-Id", &sid)
+            .header("MCP-Protocol-Version", version)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(stream.status(), 200);
+        assert_eq!(stream.headers()["content-type"], "text/event-stream");
+
+        let call = json!({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{
+            "name":"crm_get_contact","arguments":{"id":"150"}}});
+        let resp = in_session(&url, &sid, version, call).send().await.unwrap();
+        assert_eq!(resp.status(), 200);
+        let answer = answers(&resp.text().await.unwrap());
+        assert_eq!(answer[0]["result"]["isError"], false, "{answer:?}");
+        let prompts = json!({"jsonrpc":"2.0","id":3,"method":"prompts/list"});
+        let resp = in_session(&url, &sid, version, prompts)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        let answer = answers(&resp.text().await.unwrap());
+        assert!(answer[0]["result"]["prompts"].is_array(), "{answer:?}");
+
+        let resp = reqwest::Client::new()
+            .delete(&url)
+            .header("Mcp-Session-Id", &sid)
+            .header("MCP-Protocol-Version", version)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 204);
+        // The standalone stream ends with the session.
+        let rest = tokio::time::timeout(Duration::from_secs(5), stream.text()).await;
+        assert!(
+            rest.is_ok(),
+            "the GET stream should end when the session does"
+        );
+        let ping = json!({"jsonrpc":"2.0","id":4,"method":"ping"});
+        let resp = in_session(&url, &sid, version, ping).send().await.unwrap();
+        assert_eq!(resp.status(), 404);
+    }
 }

@@ -12,7 +12,9 @@
 //! here too, as one JSON response, which the transport allows for any POSTed request.
 //!
 //! A `tools/list` without `_meta` is answered here too, in both modes, from the catalogue
-//! encoded once ([`DirectCalls::tool_list`]): the same bytes rmcp would send.
+//! encoded once ([`DirectCalls::tool_list`]): the same bytes rmcp would send. So is a plain
+//! `initialize` that opens a session ([`opens_session`]): the handler negotiates it as rmcp's
+//! handshake would, and the session starts without an rmcp worker (`sessions.rs`).
 //!
 //! "Needs nothing of it" is narrow on purpose ([`eligible`]); anything else goes to rmcp as
 //! before: a protocol version from 2026-07-28 (per-request metadata, standard headers), any
@@ -31,8 +33,8 @@ use axum::{
 use rmcp::{
     ErrorData as McpError,
     model::{
-        CallToolRequestParams, CallToolResult, ProtocolVersion, RequestId, ServerJsonRpcMessage,
-        ServerResult,
+        CallToolRequestParams, CallToolResult, InitializeRequestParams, InitializeResult,
+        ProtocolVersion, RequestId, ServerJsonRpcMessage, ServerResult,
     },
 };
 
@@ -50,6 +52,10 @@ pub trait DirectCalls: Send + Sync + 'static {
     /// The `tools/list` result as JSON (the same for every client and session).
     fn tool_list(&self) -> Result<&str, McpError>;
 
+    /// The `initialize` result for a client that sent `params`, as the server's handler
+    /// negotiates it; `Err` when it cannot agree to the version (rmcp then answers).
+    fn initialize(&self, params: &InitializeRequestParams) -> Result<InitializeResult, McpError>;
+
     /// Runs the call as `tools/call` would in a stateless request: no peer, no progress.
     /// `parts` are the request's, with whatever the front end put into their extensions.
     fn call(
@@ -63,6 +69,23 @@ pub trait DirectCalls: Send + Sync + 'static {
 /// JSON message to a client that accepts it, before the 2026-07-28 protocol.
 pub(super) fn plain(headers: &HeaderMap) -> bool {
     accepts_json_and_sse(headers) && pre_2026_version(headers)
+}
+
+/// Whether this `initialize` (of a request without a session) can open a session without
+/// rmcp: a plain request of a version before 2026-07-28, whose `MCP-Protocol-Version` header,
+/// if any, names the version in its body, and without the standard headers rmcp would check.
+pub(super) fn opens_session(headers: &HeaderMap, init: &InitializeRequestParams) -> bool {
+    let version = init.protocol_version.as_str();
+    plain(headers)
+        && !headers.contains_key("mcp-session-id")
+        && !headers.contains_key("mcp-method")
+        && !headers.contains_key("mcp-name")
+        && headers
+            .get("mcp-protocol-version")
+            .is_none_or(|v| v.as_bytes() == version.as_bytes())
+        && ProtocolVersion::KNOWN_VERSIONS
+            .iter()
+            .any(|v| v.as_str() == version && *v < ProtocolVersion::V_2026_07_28)
 }
 
 /// Whether this stateless `tools/call` can be answered without rmcp, with the same answer.
@@ -123,6 +146,13 @@ pub(super) fn answer_list(direct: &dyn DirectCalls, id: RequestId) -> Response {
     json_body(body.map(String::into_bytes))
 }
 
+/// Answers an `initialize` with the message rmcp's handshake sends, as one JSON response
+/// (rmcp's is an SSE stream of that one message; clients take either).
+pub(super) fn answer_initialize(id: RequestId, result: InitializeResult) -> Response {
+    let message = ServerJsonRpcMessage::response(ServerResult::InitializeResult(result), id);
+    json_body(serde_json::to_vec(&message))
+}
+
 fn json_body(body: Result<Vec<u8>, serde_json::Error>) -> Response {
     match body {
         Ok(body) => {
@@ -180,6 +210,9 @@ mod tests {
         }
         fn tool_list(&self) -> Result<&str, McpError> {
             Ok(r#"{"tools":[]}"#)
+        }
+        fn initialize(&self, _: &InitializeRequestParams) -> Result<InitializeResult, McpError> {
+            Err(McpError::internal_error("not here", None))
         }
         fn call(
             &self,

@@ -20,7 +20,7 @@ use axum::{
     response::Response,
 };
 use http_body::{Frame, SizeHint};
-use rmcp::model::RequestId;
+use rmcp::model::{InitializeRequestParams, RequestId};
 use secrecy::SecretString;
 
 use super::{
@@ -189,6 +189,20 @@ pub(super) async fn mcp_front(
     };
     if parts.method == Method::POST && is_json(&parts.headers) {
         let screened = jsonrpc::screen(&bytes);
+        if let (
+            Ok(Inbound::Request {
+                id,
+                initialize: Some(init),
+                ..
+            }),
+            Some(direct),
+            Some(sessions),
+        ) = (&screened, &front.direct, &front.sessions)
+            && super::direct::opens_session(&parts.headers, init)
+            && let Some(response) = open_session(&front, &**direct, sessions, id, init).await
+        {
+            return response;
+        }
         let route = match (&screened, &front.direct) {
             (
                 Ok(Inbound::Request {
@@ -230,14 +244,13 @@ pub(super) async fn mcp_front(
             Ok(Inbound::Request {
                 id,
                 method,
-                initialize_version,
-                initialize_elicits,
+                initialize: init,
                 ..
             }) => {
                 exchange.id = Some(id);
-                if initialize_version.is_some() {
-                    exchange.version = initialize_version;
-                    initialize = Some(initialize_elicits);
+                if let Some(init) = init {
+                    exchange.version = Some(init.protocol_version.as_str().to_owned());
+                    initialize = Some(init.capabilities.elicitation.is_some());
                 }
                 if method == "logging/setLevel"
                     && let (Some(sessions), Some(sid)) = (
@@ -281,23 +294,54 @@ pub(super) async fn mcp_front(
         return duplicate_id(exchange.id.as_ref());
     }
     if signals.cap_hit.load(Ordering::Relaxed) {
-        let mut response = jsonrpc_error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            exchange.id.as_ref(),
-            SERVER_ERROR,
-            "session_limit_reached",
-            &format!(
-                "the server already has its maximum of {} live sessions, each with a request \
-                 in flight; retry later",
-                front.max_sessions
-            ),
-        );
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("30"));
-        return response;
+        return session_limit(front.max_sessions, exchange.id.as_ref());
     }
     responses::reshape(response, &exchange).await
+}
+
+/// 503: every session has a request in flight, so none can make room for a new one.
+fn session_limit(max_sessions: usize, id: Option<&RequestId>) -> Response {
+    let mut response = jsonrpc_error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        id,
+        SERVER_ERROR,
+        "session_limit_reached",
+        &format!(
+            "the server already has its maximum of {max_sessions} live sessions, each with a \
+             request in flight; retry later"
+        ),
+    );
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("30"));
+    response
+}
+
+/// Answers a plain `initialize` and opens a dormant session for it (see `sessions.rs`);
+/// `None` leaves it to rmcp, which words a version it cannot agree to.
+async fn open_session(
+    front: &Front,
+    direct: &dyn super::DirectCalls,
+    sessions: &super::sessions::Sessions,
+    id: &RequestId,
+    init: &InitializeRequestParams,
+) -> Option<Response> {
+    let result = direct.initialize(init).ok()?;
+    let Ok(sid) = sessions.open(init.clone()).await else {
+        return Some(session_limit(front.max_sessions, Some(id)));
+    };
+    let mut response = super::direct::answer_initialize(id.clone(), result);
+    match HeaderValue::from_str(&sid) {
+        Ok(value) => {
+            response.headers_mut().insert("mcp-session-id", value);
+        }
+        Err(_) => {
+            use rmcp::transport::streamable_http_server::SessionManager as _;
+            let _ = sessions.close_session(&sid).await;
+            return None;
+        }
+    }
+    Some(response)
 }
 
 /// Where an eligible `tools/call` or `tools/list` goes.
@@ -313,7 +357,7 @@ async fn route(front: &Front, headers: &HeaderMap, id: &RequestId, asks: bool) -
     let session = headers.get("mcp-session-id").and_then(|v| v.to_str().ok());
     match (session, &front.sessions) {
         (None, _) if front.stateless => Route::Direct(None),
-        (Some(sid), Some(sessions)) => match sessions.begin_direct(sid, id, asks).await {
+        (Some(sid), Some(sessions)) => match sessions.begin_direct(sid, id, asks) {
             super::sessions::Begin::Go(booked) => Route::Direct(Some(booked)),
             super::sessions::Begin::Duplicate => Route::Duplicate,
             super::sessions::Begin::Rmcp => Route::Rmcp,

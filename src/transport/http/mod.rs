@@ -19,8 +19,9 @@
 //!    `-32602` for bad params) before rmcp sees them; rmcp's answers reshaped for real
 //!    clients (`responses.rs`): JSON-RPC error bodies, 204 for DELETE, `-32601` naming the
 //!    method, the SSE priming event only for protocol versions from 2025-11-25.
-//! 4. **Sessions** (`sessions.rs`): rmcp's [`LocalSessionManager`] with a cap that evicts the
-//!    longest-idle session, and one request in flight per JSON-RPC id in a session.
+//! 4. **Sessions** (`sessions.rs`): kept by the front end, with rmcp's [`LocalSessionManager`]
+//!    worker started only while a request needs it; a cap that evicts the longest-idle
+//!    session, and one request in flight per JSON-RPC id in a session.
 //!
 //! Nothing here logs `Authorization` headers or request/response bodies.
 
@@ -349,7 +350,12 @@ where
     // in use: idle sessions are reaped by the wrapper instead.
     let wrapper_reaps = direct.is_some() && !opts.stateless;
     local.session_config.keep_alive = (!wrapper_reaps).then_some(opts.session_idle_timeout);
-    let sessions = Arc::new(sessions::Sessions::new(local, opts.max_sessions));
+    let factory = Arc::new(factory);
+    let sessions = Arc::new(sessions::Sessions::new(
+        local,
+        start_worker(factory.clone(), shutdown.child_token()),
+        opts.max_sessions,
+    ));
     if wrapper_reaps {
         sessions.spawn_reaper(opts.session_idle_timeout, shutdown.child_token());
     }
@@ -432,6 +438,37 @@ where
         shutdown,
         header_read_timeout: opts.header_read_timeout,
         max_connections: opts.max_connections,
+    })
+}
+
+/// Starts a woken session's service: a new handler from `factory`, served on the worker's
+/// transport until the session stops or `shutdown`.
+fn start_worker<S, F>(factory: Arc<F>, shutdown: CancellationToken) -> sessions::Start
+where
+    S: rmcp::ServerHandler + Send + 'static,
+    F: Fn() -> S + Send + Sync + 'static,
+{
+    Box::new(move |transport| {
+        let service = factory();
+        let ct = shutdown.child_token();
+        let (started, heard) = tokio::sync::oneshot::channel();
+        tokio::spawn(async move {
+            match rmcp::service::serve_server_with_ct::<
+                S,
+                _,
+                _,
+                rmcp::transport::TransportAdapterIdentity,
+            >(service, transport, ct)
+            .await
+            {
+                Ok(running) => {
+                    let _ = started.send(());
+                    let _ = running.waiting().await;
+                }
+                Err(e) => tracing::warn!(error = %e, "a session's rmcp worker did not start"),
+            }
+        });
+        heard
     })
 }
 

@@ -1,46 +1,92 @@
-//! Stateful sessions: rmcp's in-memory [`LocalSessionManager`] with a ceiling that evicts
-//! instead of refusing, and one request in flight per JSON-RPC id.
+//! Stateful sessions: kept here, with rmcp's session worker ([`LocalSessionManager`]) started
+//! only while a request needs it, a ceiling that evicts instead of refusing, and one request
+//! in flight per JSON-RPC id.
 //!
-//! - **Cap**: at [`HttpOptions::max_sessions`](super::HttpOptions::max_sessions) live
-//!   sessions a new `initialize` closes the session idle the longest (no request in flight,
-//!   oldest last activity) and takes its place; abandoned sessions cannot lock new clients
-//!   out. Only when every session has a request running is the new one refused (503).
+//! - **Dormant sessions**: a plain `initialize` is answered by the front end, which opens the
+//!   session here ([`Sessions::open`]) without an rmcp worker: the worker's channels and tasks
+//!   are most of a session's memory (about 126 KB each), and the calls a session makes mostly
+//!   run without it (`direct.rs`). A request only rmcp serves (a delete the client confirms,
+//!   resources, prompts, a log level…) wakes the session: rmcp gets a worker under the same
+//!   id, the session's `initialize` is replayed into it, and the request goes on. A woken
+//!   session goes dormant again after [`DOZE_AFTER`] without an rmcp request, unless its
+//!   client set a log level (the level lives in the worker's handler). Sessions rmcp created
+//!   itself (an `initialize` the front end left to it) keep their worker for life.
+//! - **Standalone stream** (`GET /mcp`): always ours ([`Standalone`]). A dormant session's
+//!   stays open without waking it; while the session is awake it carries rmcp's session-wide
+//!   messages (log notifications), as rmcp's own stream would.
+//! - **Cap**: at [`HttpOptions::max_sessions`](super::HttpOptions::max_sessions) sessions a
+//!   new `initialize` closes the session idle the longest (no request in flight, oldest last
+//!   activity) and takes its place; abandoned sessions cannot lock new clients out. Only when
+//!   every session has a request running is the new one refused (503).
 //! - **In-flight ids**: rmcp routes answers by JSON-RPC id, so a second request reusing an id
 //!   still in flight in the same session would take the first one's stream and leave one
 //!   answer lost. The second is refused (`-32600`, HTTP 400) and never runs; the id is free
 //!   again when its response stream ends (answered, cancelled, or dropped by the client).
 //! - **Direct calls** (`direct.rs`): a `tools/call` in a session whose handler state it cannot
-//!   change (no log level set, and no client that would be asked before a delete) may be run
-//!   outside rmcp's session worker. It is booked here like any request (in flight, activity),
-//!   and because rmcp's worker then never sees it, idle sessions are reaped here
-//!   ([`Sessions::spawn_reaper`]) instead of by rmcp's keep-alive.
+//!   change (no log level set, and no client that would be asked before a delete) runs
+//!   outside rmcp. It is booked here like any request (in flight, activity); idle sessions are
+//!   reaped here ([`Sessions::spawn_reaper`]) instead of by rmcp's keep-alive.
 
 use std::{
     collections::{HashMap, HashSet},
     pin::Pin,
     sync::{Arc, Mutex, MutexGuard, PoisonError, atomic::Ordering},
     task::{Context, Poll},
-    time::Instant,
+    time::{Duration, Instant},
 };
 
 use futures_util::Stream;
 use rmcp::{
-    model::{ClientJsonRpcMessage, RequestId, ServerJsonRpcMessage},
-    transport::streamable_http_server::session::{
-        ServerSseMessage, SessionId, SessionManager,
-        local::{LocalSessionManager, LocalSessionManagerError},
+    model::{
+        ClientJsonRpcMessage, ClientNotification, ClientRequest, InitializeRequest,
+        InitializeRequestParams, InitializedNotification, NumberOrString, RequestId,
+        ServerJsonRpcMessage,
+    },
+    transport::{
+        common::server_side_http::session_id,
+        streamable_http_server::{
+            RestoreOutcome,
+            session::{
+                ServerSseMessage, SessionId, SessionManager,
+                local::{LocalSessionManager, LocalSessionManagerError},
+            },
+        },
     },
 };
+use tokio::sync::{mpsc, oneshot};
 
 use super::front::SIGNALS;
 
+/// How long a woken session keeps its rmcp worker after its last rmcp request.
+pub(super) const DOZE_AFTER: Duration = Duration::from_secs(10);
+
+type LocalTransport = <LocalSessionManager as SessionManager>::Transport;
+
+/// Starts a session's rmcp service on a worker's transport; the receiver hears once its
+/// handshake is done (and is dropped unheard if it failed).
+pub(super) type Start = Box<dyn Fn(LocalTransport) -> oneshot::Receiver<()> + Send + Sync>;
+
+/// A stream of rmcp's session-wide messages, handed to a [`Standalone`] stream.
+type Upstream = Pin<Box<dyn Stream<Item = ServerSseMessage> + Send + Sync>>;
+
 #[derive(Debug)]
-struct Activity {
+struct Session {
     in_flight: HashSet<RequestId>,
     /// Last time a request, notification or stream touched the session, or a request ended.
     last: Instant,
     /// What the front end saw of the session, once its `initialize` was answered.
     facts: Option<Facts>,
+    /// The `initialize` a dormant session replays into a new worker; `None` for a session
+    /// rmcp created, which keeps its worker for life.
+    init: Option<Arc<InitializeRequestParams>>,
+    /// rmcp has a worker for the session.
+    awake: bool,
+    /// rmcp requests of the session whose response stream is open.
+    rmcp_busy: usize,
+    /// When rmcp last finished or began a request of the session.
+    rmcp_last: Instant,
+    /// Open standalone streams; rmcp's session-wide messages go to them while awake.
+    standalone: Vec<mpsc::UnboundedSender<Upstream>>,
 }
 
 /// What decides whether a session's calls may run outside its rmcp worker.
@@ -52,13 +98,27 @@ struct Facts {
     logs: bool,
 }
 
-impl Activity {
-    fn new() -> Self {
+impl Session {
+    fn new(init: Option<Arc<InitializeRequestParams>>, facts: Option<Facts>) -> Self {
+        let now = Instant::now();
         Self {
             in_flight: HashSet::new(),
-            last: Instant::now(),
-            facts: None,
+            last: now,
+            facts,
+            awake: init.is_none(),
+            init,
+            rmcp_busy: 0,
+            rmcp_last: now,
+            standalone: Vec::new(),
         }
+    }
+
+    fn may_doze(&self, after: Duration) -> bool {
+        self.awake
+            && self.init.is_some()
+            && self.rmcp_busy == 0
+            && !self.facts.is_some_and(|f| f.logs)
+            && self.rmcp_last.elapsed() > after
     }
 }
 
@@ -72,56 +132,81 @@ pub(super) enum Begin {
     Rmcp,
 }
 
-type ActivityMap = Arc<Mutex<HashMap<SessionId, Activity>>>;
+type SessionMap = Arc<Mutex<HashMap<SessionId, Session>>>;
 
-fn lock(map: &ActivityMap) -> MutexGuard<'_, HashMap<SessionId, Activity>> {
+fn lock(map: &SessionMap) -> MutexGuard<'_, HashMap<SessionId, Session>> {
     map.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 pub(super) struct Sessions {
     inner: LocalSessionManager,
+    start: Start,
     max_sessions: usize,
     /// Serializes count-evict-create so concurrent `initialize`s cannot overshoot the cap.
     create_lock: tokio::sync::Mutex<()>,
-    activity: ActivityMap,
+    /// Serializes starting and stopping workers, and what must not race with either: a
+    /// message handed to a worker, a standalone stream attached to one.
+    worker_lock: tokio::sync::Mutex<()>,
+    sessions: SessionMap,
 }
 
 impl Sessions {
-    pub(super) fn new(inner: LocalSessionManager, max_sessions: usize) -> Self {
+    pub(super) fn new(inner: LocalSessionManager, start: Start, max_sessions: usize) -> Self {
         Self {
             inner,
+            start,
             max_sessions,
             create_lock: tokio::sync::Mutex::new(()),
-            activity: Arc::default(),
+            worker_lock: tokio::sync::Mutex::new(()),
+            sessions: Arc::default(),
         }
     }
 
-    /// The session `id` was created by an `initialize` whose client `elicits` or not.
+    /// Opens a dormant session for a client that sent this `initialize` (already answered
+    /// by the front end); `Err` when every session has a request in flight.
+    pub(super) async fn open(
+        &self,
+        init: InitializeRequestParams,
+    ) -> Result<SessionId, SessionsError> {
+        let _serialized = self.create_lock.lock().await;
+        self.make_room().await?;
+        let id = session_id();
+        let facts = Facts {
+            elicits: init.capabilities.elicitation.is_some(),
+            logs: false,
+        };
+        lock(&self.sessions).insert(id.clone(), Session::new(Some(Arc::new(init)), Some(facts)));
+        tracing::debug!("MCP session opened");
+        Ok(id)
+    }
+
+    /// The session `id` was created by rmcp for an `initialize` whose client `elicits` or not.
     pub(super) fn record_initialize(&self, id: &str, elicits: bool) {
-        if let Some(a) = lock(&self.activity).get_mut(id) {
-            a.facts = Some(Facts {
+        if let Some(s) = lock(&self.sessions).get_mut(id) {
+            s.facts = Some(Facts {
                 elicits,
                 logs: false,
             });
         }
     }
 
-    /// The session's client asked for log notifications: its calls stay with rmcp.
+    /// The session's client asked for log notifications: its calls stay with rmcp, and its
+    /// worker with it.
     pub(super) fn record_log_level(&self, id: &str) {
-        if let Some(Some(f)) = lock(&self.activity).get_mut(id).map(|a| a.facts.as_mut()) {
+        if let Some(Some(f)) = lock(&self.sessions).get_mut(id).map(|s| s.facts.as_mut()) {
             f.logs = true;
         }
     }
 
     /// Books request `rid` of session `id` to run directly, when nothing of the session's
     /// handler state matters to it; `deletes` is a tool that would ask before deleting.
-    pub(super) async fn begin_direct(&self, id: &str, rid: &RequestId, deletes: bool) -> Begin {
-        let sid: SessionId = id.into();
-        if !self.inner.has_session(&sid).await.unwrap_or(false) {
+    pub(super) fn begin_direct(&self, id: &str, rid: &RequestId, deletes: bool) -> Begin {
+        let mut sessions = lock(&self.sessions);
+        // The map's own key, so booking allocates no new one.
+        let Some(sid) = sessions.get_key_value(id).map(|(sid, _)| sid.clone()) else {
             return Begin::Rmcp;
-        }
-        let mut activity = lock(&self.activity);
-        let Some(entry) = activity.get_mut(id) else {
+        };
+        let Some(entry) = sessions.get_mut(id) else {
             return Begin::Rmcp;
         };
         match entry.facts {
@@ -137,32 +222,32 @@ impl Sessions {
 
     /// Puts `rid` in flight in the session `entry` is, until the guard drops; `None` when
     /// the id already is.
-    fn book(&self, entry: &mut Activity, sid: SessionId, rid: &RequestId) -> Option<InFlightGuard> {
+    fn book(&self, entry: &mut Session, sid: SessionId, rid: &RequestId) -> Option<InFlightGuard> {
         entry.last = Instant::now();
         if !entry.in_flight.insert(rid.clone()) {
             tracing::warn!(%rid, "refused a request whose id is in flight in its session");
             return None;
         }
         Some(InFlightGuard {
-            activity: self.activity.clone(),
+            sessions: self.sessions.clone(),
             session: sid,
             request: rid.clone(),
+            rmcp: false,
         })
     }
 
-    /// Closes sessions idle (nothing in flight, no activity) for longer than `idle`, checking
-    /// a few times per `idle`, until `shutdown`. Used instead of rmcp's keep-alive when calls
-    /// may bypass its session worker.
+    /// Closes sessions idle (nothing in flight, no activity) for longer than `idle`, and puts
+    /// woken sessions back to sleep after [`DOZE_AFTER`], checking a few times per period,
+    /// until `shutdown`. Used instead of rmcp's keep-alive, which never sees direct calls.
     pub(super) fn spawn_reaper(
         self: &Arc<Self>,
-        idle: std::time::Duration,
+        idle: Duration,
         shutdown: tokio_util::sync::CancellationToken,
     ) {
         let sessions = Arc::downgrade(self);
-        let every = (idle / 4).clamp(
-            std::time::Duration::from_millis(50),
-            std::time::Duration::from_secs(30),
-        );
+        let every = (idle / 4)
+            .min(DOZE_AFTER / 2)
+            .max(Duration::from_millis(50));
         tokio::spawn(async move {
             loop {
                 tokio::select! {
@@ -172,39 +257,183 @@ impl Sessions {
                 let Some(sessions) = sessions.upgrade() else {
                     return;
                 };
-                let expired: Vec<SessionId> = lock(&sessions.activity)
+                let expired: Vec<SessionId> = lock(&sessions.sessions)
                     .iter()
-                    .filter(|(_, a)| a.in_flight.is_empty() && a.last.elapsed() > idle)
+                    .filter(|(_, s)| s.in_flight.is_empty() && s.last.elapsed() > idle)
                     .map(|(id, _)| id.clone())
                     .collect();
                 for id in expired {
                     tracing::debug!("closing a session idle for the session idle timeout");
                     let _ = sessions.close_session(&id).await;
                 }
+                sessions.doze(DOZE_AFTER).await;
             }
         });
     }
 
-    fn touch(&self, id: &SessionId) {
-        lock(&self.activity)
-            .entry(id.clone())
-            .or_insert_with(Activity::new)
-            .last = Instant::now();
+    /// Stops the workers of woken sessions rmcp has not served for `after`.
+    async fn doze(&self, after: Duration) {
+        let _workers = self.worker_lock.lock().await;
+        let drowsy: Vec<SessionId> = lock(&self.sessions)
+            .iter_mut()
+            .filter(|(_, s)| s.may_doze(after))
+            .map(|(id, s)| {
+                s.awake = false;
+                id.clone()
+            })
+            .collect();
+        for id in drowsy {
+            tracing::debug!("a session's rmcp worker stopped: no rmcp request for a while");
+            if let Err(e) = self.inner.close_session(&id).await {
+                tracing::debug!(error = %e, "a dozing session's worker did not close cleanly");
+            }
+        }
     }
 
-    /// The live session idle the longest, if any has no request in flight.
-    async fn eviction_candidate(&self) -> Option<SessionId> {
-        let live: HashSet<SessionId> = self.inner.sessions.read().await.keys().cloned().collect();
-        let activity = lock(&self.activity);
-        live.into_iter()
-            .filter_map(|id| match activity.get(&id) {
-                Some(a) if !a.in_flight.is_empty() => None,
-                Some(a) => Some((Some(a.last), id)),
-                // Never seen by this wrapper (not possible in practice): the oldest of all.
-                None => Some((None, id)),
-            })
-            .min_by_key(|(last, _)| *last)
-            .map(|(_, id)| id)
+    /// Gives a dormant session `id` an rmcp worker, its `initialize` replayed; the caller
+    /// holds the worker lock. Nothing to do for a session awake or gone.
+    async fn wake(&self, id: &SessionId) -> Result<(), SessionsError> {
+        let init = match lock(&self.sessions).get(id) {
+            Some(s) if !s.awake => s.init.clone(),
+            _ => None,
+        };
+        let Some(init) = init else {
+            return Ok(());
+        };
+        let transport = match self.inner.restore_session(id.clone()).await? {
+            RestoreOutcome::Restored(transport) => transport,
+            // The worker is there already.
+            _ => return Ok(()),
+        };
+        let started = (self.start)(transport);
+        match self.replay(id, &init, started).await {
+            Ok(()) => {}
+            Err(e) => {
+                let _ = self.inner.close_session(id).await;
+                return Err(e);
+            }
+        }
+        let open = lock(&self.sessions).get_mut(id).map(|s| {
+            s.awake = true;
+            s.rmcp_last = Instant::now();
+            s.standalone.retain(|tx| !tx.is_closed());
+            s.standalone.clone()
+        });
+        let Some(open) = open else {
+            // Closed meanwhile.
+            let _ = self.inner.close_session(id).await;
+            return Ok(());
+        };
+        tracing::debug!("a dormant session got an rmcp worker");
+        for tx in open {
+            self.attach(id, &tx, None).await?;
+        }
+        Ok(())
+    }
+
+    /// The handshake a new worker needs before it serves requests.
+    async fn replay(
+        &self,
+        id: &SessionId,
+        init: &InitializeRequestParams,
+        started: oneshot::Receiver<()>,
+    ) -> Result<(), SessionsError> {
+        let request = ClientJsonRpcMessage::request(
+            ClientRequest::InitializeRequest(InitializeRequest::new(init.clone())),
+            NumberOrString::Number(0),
+        );
+        self.inner.initialize_session(id, request).await?;
+        let initialized = ClientJsonRpcMessage::notification(
+            ClientNotification::InitializedNotification(InitializedNotification::default()),
+        );
+        self.inner.accept_message(id, initialized).await?;
+        started.await.map_err(|_| SessionsError::NoWorker)
+    }
+
+    /// Hands the worker's session-wide messages to the standalone stream `tx`: from
+    /// `last_event_id` on when given, as rmcp resumes its own stream.
+    async fn attach(
+        &self,
+        id: &SessionId,
+        tx: &mpsc::UnboundedSender<Upstream>,
+        last_event_id: Option<String>,
+    ) -> Result<(), SessionsError> {
+        let upstream: Upstream = match last_event_id {
+            Some(last) => Box::pin(self.inner.resume(id, last).await?),
+            None => Box::pin(self.inner.create_standalone_stream(id).await?),
+        };
+        // A stream the client already closed needs nothing.
+        let _ = tx.send(upstream);
+        Ok(())
+    }
+
+    /// A new standalone stream for session `id`, fed by its worker while it is awake.
+    async fn standalone(
+        &self,
+        id: &SessionId,
+        last_event_id: Option<String>,
+    ) -> Result<Standalone, SessionsError> {
+        let _workers = self.worker_lock.lock().await;
+        let (tx, rx) = mpsc::unbounded_channel();
+        let awake = match lock(&self.sessions).get_mut(id) {
+            Some(s) => {
+                s.last = Instant::now();
+                s.standalone.retain(|tx| !tx.is_closed());
+                s.standalone.push(tx.clone());
+                s.awake
+            }
+            None => return Err(SessionsError::Gone),
+        };
+        if awake {
+            self.attach(id, &tx, last_event_id).await?;
+        }
+        Ok(Standalone {
+            attach: rx,
+            upstream: None,
+        })
+    }
+
+    fn touch(&self, id: &SessionId) {
+        if let Some(s) = lock(&self.sessions).get_mut(id) {
+            s.last = Instant::now();
+        }
+    }
+
+    /// Below the cap, or made so by closing the session idle the longest.
+    async fn make_room(&self) -> Result<(), SessionsError> {
+        let live = lock(&self.sessions).len();
+        if live < self.max_sessions {
+            return Ok(());
+        }
+        let Some(victim) = self.eviction_candidate() else {
+            let _ = SIGNALS.try_with(|s| s.cap_hit.store(true, Ordering::Relaxed));
+            tracing::warn!(
+                live,
+                max = self.max_sessions,
+                "refused a new session: every session has a request in flight"
+            );
+            return Err(SessionsError::LimitReached(self.max_sessions));
+        };
+        tracing::info!(
+            live,
+            max = self.max_sessions,
+            "session limit reached: closing the session idle the longest"
+        );
+        self.close_session(&victim).await
+    }
+
+    /// The session idle the longest, if any has no request in flight.
+    fn eviction_candidate(&self) -> Option<SessionId> {
+        lock(&self.sessions)
+            .iter()
+            .filter(|(_, s)| s.in_flight.is_empty())
+            .min_by_key(|(_, s)| s.last)
+            .map(|(id, _)| id.clone())
+    }
+
+    #[cfg(test)]
+    fn is_awake(&self, id: &SessionId) -> Option<bool> {
+        lock(&self.sessions).get(id).map(|s| s.awake)
     }
 }
 
@@ -214,43 +443,25 @@ pub(super) enum SessionsError {
     LimitReached(usize),
     #[error("request id {0} is already in flight in this session")]
     DuplicateId(RequestId),
+    #[error("the session is closed")]
+    Gone,
+    #[error("the session's rmcp worker did not start")]
+    NoWorker,
     #[error(transparent)]
     Local(#[from] LocalSessionManagerError),
 }
-
-type LocalTransport = <LocalSessionManager as SessionManager>::Transport;
 
 impl SessionManager for Sessions {
     type Error = SessionsError;
     type Transport = LocalTransport;
 
+    /// An `initialize` the front end left to rmcp: a session with a worker for life.
     async fn create_session(&self) -> Result<(SessionId, Self::Transport), Self::Error> {
         let _serialized = self.create_lock.lock().await;
-        let live = self.inner.sessions.read().await.len();
-        if live >= self.max_sessions {
-            let Some(victim) = self.eviction_candidate().await else {
-                let _ = SIGNALS.try_with(|s| s.cap_hit.store(true, Ordering::Relaxed));
-                tracing::warn!(
-                    live,
-                    max = self.max_sessions,
-                    "refused a new session: every session has a request in flight"
-                );
-                return Err(SessionsError::LimitReached(self.max_sessions));
-            };
-            tracing::info!(
-                live,
-                max = self.max_sessions,
-                "session limit reached: closing the session idle the longest"
-            );
-            lock(&self.activity).remove(&victim);
-            self.inner.close_session(&victim).await?;
-        }
+        self.make_room().await?;
         let (id, transport) = self.inner.create_session().await?;
-        lock(&self.activity).insert(id.clone(), Activity::new());
-        tracing::debug!(
-            live = live.min(self.max_sessions - 1) + 1,
-            "MCP session created"
-        );
+        lock(&self.sessions).insert(id.clone(), Session::new(None, None));
+        tracing::debug!("MCP session created by rmcp");
         Ok((id, transport))
     }
 
@@ -264,12 +475,17 @@ impl SessionManager for Sessions {
     }
 
     async fn has_session(&self, id: &SessionId) -> Result<bool, Self::Error> {
-        Ok(self.inner.has_session(id).await?)
+        Ok(lock(&self.sessions).contains_key(id))
     }
 
     async fn close_session(&self, id: &SessionId) -> Result<(), Self::Error> {
-        lock(&self.activity).remove(id);
-        Ok(self.inner.close_session(id).await?)
+        let _workers = self.worker_lock.lock().await;
+        // Dropping the record drops its standalone streams' senders: they end.
+        let removed = lock(&self.sessions).remove(id);
+        match removed {
+            Some(s) if !s.awake => Ok(()),
+            _ => Ok(self.inner.close_session(id).await?),
+        }
     }
 
     async fn create_stream(
@@ -277,27 +493,36 @@ impl SessionManager for Sessions {
         id: &SessionId,
         message: ClientJsonRpcMessage,
     ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
-        let request_id = match &message {
-            ClientJsonRpcMessage::Request(r) => Some(r.id.clone()),
-            _ => None,
-        };
-        let guard = match request_id {
-            Some(rid) => {
-                let mut activity = lock(&self.activity);
-                let entry = activity.entry(id.clone()).or_insert_with(Activity::new);
-                let Some(guard) = self.book(entry, id.clone(), &rid) else {
-                    drop(activity);
+        let guard = match &message {
+            ClientJsonRpcMessage::Request(r) => {
+                let mut sessions = lock(&self.sessions);
+                let Some(entry) = sessions.get_mut(id) else {
+                    return Err(SessionsError::Gone);
+                };
+                let Some(guard) = self.book(entry, id.clone(), &r.id) else {
+                    drop(sessions);
                     let _ = SIGNALS.try_with(|s| s.duplicate_id.store(true, Ordering::Relaxed));
-                    return Err(SessionsError::DuplicateId(rid));
+                    return Err(SessionsError::DuplicateId(r.id.clone()));
                 };
                 Some(guard)
             }
-            None => {
+            _ => {
                 self.touch(id);
                 None
             }
         };
         // On error the guard drops here and frees the id.
+        let guard = {
+            let _workers = self.worker_lock.lock().await;
+            self.wake(id).await?;
+            let mut sessions = lock(&self.sessions);
+            let Some(s) = sessions.get_mut(id) else {
+                return Err(SessionsError::Gone);
+            };
+            s.rmcp_busy += 1;
+            s.rmcp_last = Instant::now();
+            guard.map(InFlightGuard::with_rmcp)
+        };
         let stream = self.inner.create_stream(id, message).await?;
         Ok(Tracked {
             inner: Box::pin(stream),
@@ -311,6 +536,13 @@ impl SessionManager for Sessions {
         message: ClientJsonRpcMessage,
     ) -> Result<(), Self::Error> {
         self.touch(id);
+        let _workers = self.worker_lock.lock().await;
+        if lock(&self.sessions).get(id).is_some_and(|s| !s.awake) {
+            // `notifications/initialized`, or a cancellation of a direct call, or a change of
+            // roots: nothing here acts on them, and a dormant session sent no request to
+            // answer.
+            return Ok(());
+        }
         Ok(self.inner.accept_message(id, message).await?)
     }
 
@@ -318,8 +550,7 @@ impl SessionManager for Sessions {
         &self,
         id: &SessionId,
     ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
-        self.touch(id);
-        Ok(self.inner.create_standalone_stream(id).await?)
+        self.standalone(id, None).await
     }
 
     async fn resume(
@@ -327,25 +558,51 @@ impl SessionManager for Sessions {
         id: &SessionId,
         last_event_id: String,
     ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
+        // rmcp's event ids: `<index>` on the standalone stream, `<index>/<request>` on a
+        // request's.
+        if !last_event_id.contains('/') {
+            let stream: Upstream = Box::pin(self.standalone(id, Some(last_event_id)).await?);
+            return Ok(stream);
+        }
         self.touch(id);
-        Ok(self.inner.resume(id, last_event_id).await?)
+        let _workers = self.worker_lock.lock().await;
+        match lock(&self.sessions).get(id) {
+            Some(s) if s.awake => {}
+            // A dormant session has no request stream to resume.
+            _ => return Err(SessionsError::Gone),
+        }
+        let stream: Upstream = Box::pin(self.inner.resume(id, last_event_id).await?);
+        Ok(stream)
     }
     // `restore_session` keeps the trait default (NotSupported): there is no external session
     // store, and restoring would bypass the cap.
 }
 
-/// Holds a request id in flight in its session until dropped.
+/// Holds a request id in flight in its session until dropped, and for an rmcp request, the
+/// session's worker awake.
 pub(super) struct InFlightGuard {
-    activity: ActivityMap,
+    sessions: SessionMap,
     session: SessionId,
     request: RequestId,
+    rmcp: bool,
+}
+
+impl InFlightGuard {
+    fn with_rmcp(mut self) -> Self {
+        self.rmcp = true;
+        self
+    }
 }
 
 impl Drop for InFlightGuard {
     fn drop(&mut self) {
-        if let Some(a) = lock(&self.activity).get_mut(&self.session) {
-            a.in_flight.remove(&self.request);
-            a.last = Instant::now();
+        if let Some(s) = lock(&self.sessions).get_mut(&self.session) {
+            s.in_flight.remove(&self.request);
+            s.last = Instant::now();
+            if self.rmcp {
+                s.rmcp_busy = s.rmcp_busy.saturating_sub(1);
+                s.rmcp_last = s.last;
+            }
         }
     }
 }
@@ -368,3 +625,41 @@ impl Stream for Tracked {
         polled
     }
 }
+
+/// A session's standalone stream: open as long as the session is, whether or not it has a
+/// worker; while it has, the worker's session-wide messages pass through.
+struct Standalone {
+    /// Each time the session wakes, the worker's stream; closed when the session closes.
+    attach: mpsc::UnboundedReceiver<Upstream>,
+    upstream: Option<Upstream>,
+}
+
+impl Stream for Standalone {
+    type Item = ServerSseMessage;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        loop {
+            match this.attach.poll_recv(cx) {
+                Poll::Ready(Some(upstream)) => this.upstream = Some(upstream),
+                Poll::Ready(None) => return Poll::Ready(None),
+                Poll::Pending => break,
+            }
+        }
+        let Some(upstream) = this.upstream.as_mut() else {
+            return Poll::Pending;
+        };
+        match upstream.as_mut().poll_next(cx) {
+            // The worker stopped (the session dozed): wait for the next one.
+            Poll::Ready(None) => {
+                this.upstream = None;
+                Poll::Pending
+            }
+            other => other,
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests;

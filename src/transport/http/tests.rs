@@ -715,6 +715,13 @@ impl DirectCalls for Marked {
         Ok(r#"{"tools":[{"name":"direct-list","inputSchema":{"type":"object"}}]}"#)
     }
 
+    fn initialize(
+        &self,
+        params: &rmcp::model::InitializeRequestParams,
+    ) -> Result<rmcp::model::InitializeResult, rmcp::ErrorData> {
+        rmcp::ServerHandler::negotiate_initialize(&Echo, params)
+    }
+
     fn call(
         &self,
         params: CallToolRequestParams,
