@@ -7,11 +7,12 @@
 //! limit raised so nothing is throttled), each server under test, and the raw proxy (this
 //! bench binary re-run with `--baseline-proxy`), so each one's peak RSS (`VmHWM`) is its own.
 //! Knobs: `HTTP_BENCH_CLIENTS` (50), `HTTP_BENCH_WARMUP` (2 s), `HTTP_BENCH_SECS` (6 s),
-//! `HTTP_BENCH_ONLY` (e.g. `baseline,stateless`; also `sessions`, `p1`, `p2`), `HTTP_BENCH_BIN`
+//! `HTTP_BENCH_ONLY` (e.g. `baseline,stateless`; also `sessions`, `s1`, `p1`, `p2`), `HTTP_BENCH_BIN`
 //! (another server binary, to compare builds; the sandbox stays the built one).
 //! Every answer is checked to be a successful tool result; any error makes the run fail.
-//! Also: P1, the latency a call adds over stdio against a direct GET (median), and P2, the
-//! cold start to `initialize` answered against spawning `/bin/true`.
+//! Also: S1, the memory a session held open costs (idle, and with its GET stream); P1, the
+//! latency a call adds over stdio against a direct GET (median); and P2, the cold start to
+//! `initialize` answered against spawning `/bin/true`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -131,6 +132,79 @@ mod baseline {
 struct Served {
     child: Child,
     addr: SocketAddr,
+}
+
+/// Resident set now (`VmRSS`) of a live process, in KB.
+fn rss_kb(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// S1: what a session held open costs the server, in KB each: `n` sessions initialized (and
+/// left idle), then `n` more that also keep their standalone `GET` stream open, as the
+/// TypeScript SDK's clients do. After a warm-up session and call, so the first session's
+/// one-time costs are not counted.
+async fn s1(api: &str, contact: &str, n: usize) -> (f64, f64) {
+    let cap = (2 * n + 10).to_string();
+    let served = spawn_listening(
+        server_command(
+            api,
+            &[
+                "http",
+                "--listen",
+                "127.0.0.1:0",
+                "--max-sessions",
+                &cap,
+                "--max-connections",
+                &cap,
+            ],
+        ),
+        "capsule-mcp listening on ",
+        true,
+    )
+    .await;
+    let pid = served.child.id().unwrap_or(0);
+    let mut conn = Conn::open(served.addr).await;
+    let sid = initialize(&mut conn).await.unwrap();
+    let answer = conn.post(call_body(1, contact), Some(&sid)).await.unwrap();
+    assert!(
+        check(&answer, 1, contact, false).is_none(),
+        "S1 warm-up call"
+    );
+    let settle = || tokio::time::sleep(Duration::from_millis(300));
+    settle().await;
+    let before = rss_kb(pid);
+    for _ in 0..n {
+        initialize(&mut conn).await.unwrap();
+    }
+    settle().await;
+    let idle = rss_kb(pid);
+    let mut streams = Vec::with_capacity(n);
+    for _ in 0..n {
+        let sid = initialize(&mut conn).await.unwrap();
+        let mut stream = TcpStream::connect(served.addr).await.unwrap();
+        let get = format!(
+            "GET /mcp HTTP/1.1\r\nHost: {}\r\nAccept: text/event-stream\r\n\
+             Mcp-Session-Id: {sid}\r\nMCP-Protocol-Version: {VERSION}\r\n\r\n",
+            served.addr
+        );
+        stream.write_all(get.as_bytes()).await.unwrap();
+        let mut head = [0u8; 12];
+        tokio::io::AsyncReadExt::read_exact(&mut stream, &mut head)
+            .await
+            .unwrap();
+        assert_eq!(&head, b"HTTP/1.1 200", "S1: the GET stream opens");
+        streams.push(stream);
+    }
+    settle().await;
+    let streaming = rss_kb(pid);
+    drop(streams);
+    let per = |kb: f64| kb / n as f64;
+    (per(idle - before), per(streaming - idle))
 }
 
 /// Peak resident set (`VmHWM`) of a live process, in MB.
@@ -786,6 +860,14 @@ async fn run() -> ExitCode {
         println!("{line}");
     }
 
+    if wanted("s1") {
+        let n = 300;
+        let (idle, streaming) = s1(&api, &contact, n).await;
+        println!(
+            "S1 a session held open: {idle:.1} KB idle, {streaming:.1} KB with its GET stream \
+             open ({n} sessions of each)"
+        );
+    }
     if wanted("p1") {
         let (stdio, direct) = p1(&api, &contact, 300).await;
         println!(
