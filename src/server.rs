@@ -344,8 +344,16 @@ impl CapsuleMcp {
         let registry = self.registry.clone();
         let run = async move {
             if let Some(peer) = &confirm_with {
-                confirm::before_delete(&app, &registry, spec, request.arguments.as_ref(), peer)
-                    .await?;
+                // Boxed: held inline, the confirmation (a read and an elicitation) would make
+                // every call's future several KB larger, though only deletes ask.
+                Box::pin(confirm::before_delete(
+                    &app,
+                    &registry,
+                    spec,
+                    request.arguments.as_ref(),
+                    peer,
+                ))
+                .await?;
             }
             spec.call(app, request.arguments, cx).await
         };
