@@ -1,6 +1,7 @@
 //! The `/mcp` front end, between the guards and rmcp: bearer auth, the body read under a
-//! size limit and a deadline, JSON-RPC screening of POST bodies, and the reshaping of rmcp's
-//! answers (see `responses.rs`).
+//! size limit and a deadline, JSON-RPC screening of POST bodies, what it answers without rmcp
+//! (a plain `initialize`, which opens a dormant session, and the calls and lists of
+//! `direct.rs`), and the reshaping of rmcp's answers (see `responses.rs`).
 
 use std::{
     pin::Pin,
