@@ -63,6 +63,17 @@ async fn session(url: &str, version: &str) -> (String, String) {
     (sid, text)
 }
 
+/// An `initialize` left to rmcp: the `Mcp-Method` header keeps the front end from answering
+/// it (it answers a plain one with JSON).
+async fn rmcp_initialize(url: &str, version: &str) -> reqwest::Response {
+    post(url)
+        .header("Mcp-Method", "initialize")
+        .body(init_body(version).to_string())
+        .send()
+        .await
+        .unwrap()
+}
+
 fn in_session(url: &str, sid: &str, version: &str, body: Value) -> reqwest::RequestBuilder {
     post(url)
         .header("Mcp-Session-Id", sid)
@@ -387,16 +398,7 @@ async fn http_sse_priming_event_only_for_clients_that_expect_it() {
     let sb = sandbox().await;
     let (_child, url) = http_server(&sb, &[], &[]).await;
     for (version, expects) in [("2025-06-18", false), ("2025-11-25", true)] {
-        // An `initialize` left to rmcp (the front end answers a plain one with JSON).
-        let init = post(&url)
-            .header("Mcp-Method", "initialize")
-            .body(init_body(version).to_string())
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let init = rmcp_initialize(&url, version).await.text().await.unwrap();
         let (messages, priming) = sse_messages(&init);
         assert_eq!(priming, expects, "{version} initialize: {init:?}");
         assert_eq!(messages.len(), 1, "{init}");
@@ -1068,12 +1070,7 @@ async fn an_initialize_answers_the_same_on_the_front_end_as_through_rmcp() {
             .to_owned();
         let front: Value = front.json().await.unwrap();
 
-        let rmcp = post(&url)
-            .header("Mcp-Method", "initialize")
-            .body(init_body(version).to_string())
-            .send()
-            .await
-            .unwrap();
+        let rmcp = rmcp_initialize(&url, version).await;
         assert_eq!(rmcp.status(), 200);
         assert!(rmcp.headers().contains_key("mcp-session-id"));
         let (messages, _) = sse_messages(&rmcp.text().await.unwrap());

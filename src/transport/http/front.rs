@@ -251,7 +251,7 @@ pub(super) async fn mcp_front(
                 exchange.id = Some(id);
                 if let Some(init) = init {
                     exchange.version = Some(init.protocol_version.as_str().to_owned());
-                    initialize = Some(init.capabilities.elicitation.is_some());
+                    initialize = Some(init);
                 }
                 if method == "logging/setLevel"
                     && let (Some(sessions), Some(sid)) = (
@@ -282,13 +282,13 @@ pub(super) async fn mcp_front(
     let req = Request::from_parts(parts, Body::from(bytes));
     let signals = Arc::new(Signals::default());
     let response = SIGNALS.scope(signals.clone(), next.run(req)).await;
-    if let (Some(elicits), Some(sessions)) = (initialize, &front.sessions)
+    if let (Some(init), Some(sessions)) = (initialize, &front.sessions)
         && let Some(sid) = response
             .headers()
             .get("mcp-session-id")
             .and_then(|v| v.to_str().ok())
     {
-        sessions.record_initialize(sid, elicits);
+        sessions.record_initialize(sid, &init);
     }
 
     if signals.duplicate_id.load(Ordering::Relaxed) {

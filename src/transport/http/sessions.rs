@@ -98,6 +98,16 @@ struct Facts {
     logs: bool,
 }
 
+impl Facts {
+    /// What a session's `initialize` says, before any log level is set.
+    fn of(init: &InitializeRequestParams) -> Self {
+        Self {
+            elicits: init.capabilities.elicitation.is_some(),
+            logs: false,
+        }
+    }
+}
+
 impl Session {
     fn new(init: Option<Arc<InitializeRequestParams>>, facts: Option<Facts>) -> Self {
         let now = Instant::now();
@@ -171,22 +181,16 @@ impl Sessions {
         let _serialized = self.create_lock.lock().await;
         self.make_room().await?;
         let id = session_id();
-        let facts = Facts {
-            elicits: init.capabilities.elicitation.is_some(),
-            logs: false,
-        };
+        let facts = Facts::of(&init);
         lock(&self.sessions).insert(id.clone(), Session::new(Some(Arc::new(init)), Some(facts)));
         tracing::debug!("MCP session opened");
         Ok(id)
     }
 
-    /// The session `id` was created by rmcp for an `initialize` whose client `elicits` or not.
-    pub(super) fn record_initialize(&self, id: &str, elicits: bool) {
+    /// The session `id` was created by rmcp for this `initialize`.
+    pub(super) fn record_initialize(&self, id: &str, init: &InitializeRequestParams) {
         if let Some(s) = lock(&self.sessions).get_mut(id) {
-            s.facts = Some(Facts {
-                elicits,
-                logs: false,
-            });
+            s.facts = Some(Facts::of(init));
         }
     }
 
