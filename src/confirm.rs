@@ -48,7 +48,7 @@ pub async fn before_delete(
     args: Option<&JsonObject>,
     peer: &Peer<RoleServer>,
 ) -> Result<(), ToolError> {
-    if spec.kind != Kind::Delete {
+    if spec.kind() != Kind::Delete {
         return Ok(());
     }
     let dry_run = args
@@ -84,11 +84,7 @@ pub async fn before_delete(
             format!(" “{short}”")
         })
         .unwrap_or_default();
-    let what = spec
-        .tool
-        .description
-        .as_deref()
-        .unwrap_or("Delete it for good.");
+    let what = spec.description();
     let message = format!("Delete {noun}{name} (id {id})? {what} This cannot be undone.");
     match peer.elicit::<Confirmation>(message).await {
         Ok(Some(Confirmation { confirm: true })) => Ok(()),

@@ -17,7 +17,7 @@ use rmcp::{
         ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
         LoggingLevel, LoggingMessageNotificationParam, PaginatedRequestParams,
         ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult, ServerCapabilities,
-        ServerConfig, ServerResult, SetLevelRequestParams, Tool,
+        ServerConfig, SetLevelRequestParams, Tool,
     },
     service::RequestContext,
 };
@@ -49,12 +49,11 @@ pub struct Selection {
 
 /// The tools this process serves, fixed at start-up.
 pub struct Registry {
-    specs: BTreeMap<String, ToolSpec>,
-    /// What `tools/list` serves, without the output schemas (each spec holds its own as JSON).
-    listed: Vec<Tool>,
-    /// The `tools/list` result as JSON, made at the first direct HTTP `tools/list` (on a
-    /// runtime thread, whose heap the parse garbage returns to).
-    list_result: std::sync::OnceLock<Box<str>>,
+    specs: BTreeMap<&'static str, ToolSpec>,
+    /// What `tools/list` serves of each tool, as compact JSON: as `serde_json` trees the
+    /// advertised schemas took most of the registry's heap, all of it resident for the life
+    /// of the process, to be read only when a client lists the tools (issue 14).
+    listed: BTreeMap<&'static str, Box<str>>,
 }
 
 impl Registry {
@@ -81,78 +80,77 @@ impl Registry {
                 }
             }
         }
-        let specs: BTreeMap<String, ToolSpec> = all
+        let specs: BTreeMap<&'static str, ToolSpec> = all
             .into_iter()
-            .filter(|t| !sel.read_only || t.is_read_only() || t.kind == tools::Kind::Proxy)
+            .filter(|t| !sel.read_only || t.is_read_only() || t.kind() == tools::Kind::Proxy)
             .filter(|t| {
                 sel.toolsets
                     .as_ref()
-                    .is_none_or(|sets| sets.iter().any(|s| s == t.toolset))
+                    .is_none_or(|sets| sets.iter().any(|s| s == t.toolset()))
             })
             .filter(|t| {
                 sel.tools
                     .as_ref()
                     .is_none_or(|names| names.iter().any(|n| n == t.name()))
             })
-            .map(|t| (t.name().to_owned(), t))
+            .map(|t| (t.name(), t))
             .collect();
-        let listed = specs
-            .values()
-            .map(|s| {
-                let mut tool = s.tool.clone();
-                if s.kind == tools::Kind::Update
-                    && let Some(create) = specs.get(&s.name().replacen("_update_", "_create_", 1))
-                {
-                    // The create tool is in the same catalogue: name only what differs.
-                    tool = tools::refer_to_create(&tool, &create.tool);
-                }
-                if sel.read_only && s.kind == tools::Kind::Proxy {
-                    // In read-only mode the proxy only sends GET: say so to clients.
-                    tool.annotations = tool
-                        .annotations
-                        .map(|a| a.read_only(true).destructive(false).idempotent(true));
-                    tool.input_schema = Arc::new(tools::proxy::read_only_input(&tool.input_schema));
-                    tool.description = Some(tools::proxy::READ_ONLY_DESCRIPTION.into());
-                }
-                tool
-            })
-            .collect();
-        Ok(Self {
-            specs,
-            listed,
-            list_result: std::sync::OnceLock::new(),
-        })
+        let mut listed = BTreeMap::new();
+        for s in specs.values() {
+            let mut tool = s.tool();
+            if s.kind() == tools::Kind::Update
+                && let Some(create) =
+                    specs.get(s.name().replacen("_update_", "_create_", 1).as_str())
+            {
+                // The create tool is in the same catalogue: name only what differs.
+                tool = tools::refer_to_create(&tool, &create.tool());
+            }
+            if sel.read_only && s.kind() == tools::Kind::Proxy {
+                // In read-only mode the proxy only sends GET: say so to clients.
+                tool.annotations = tool
+                    .annotations
+                    .map(|a| a.read_only(true).destructive(false).idempotent(true));
+                tool.input_schema = Arc::new(tools::proxy::read_only_input(&tool.input_schema));
+                tool.description = Some(tools::proxy::READ_ONLY_DESCRIPTION.into());
+            }
+            tool.output_schema = Some(Arc::new(s.output_schema()));
+            let json = serde_json::to_string(&tool)
+                .map_err(|e| format!("cannot encode the tool `{}`: {e}", s.name()))?;
+            // Each tool's trees are freed before the next tool's are built.
+            listed.insert(s.name(), json.into_boxed_str());
+        }
+        Ok(Self { specs, listed })
     }
 
-    /// The catalogue as `tools/list` serves it: the listed tools with their output schemas,
-    /// read from JSON on every call (over HTTP a plain list is answered from
-    /// [`Registry::list_result`] instead).
+    /// The catalogue as `tools/list` serves it, read from its JSON on every call (over HTTP a
+    /// plain list is answered from [`Registry::list_result`] instead).
     pub fn tools(&self) -> Result<Vec<Tool>, serde_json::Error> {
         self.listed
-            .iter()
-            .map(|t| {
-                let mut tool = t.clone();
-                if let Some(spec) = self.specs.get(t.name.as_ref()) {
-                    tool.output_schema = Some(Arc::new(spec.output_schema()?));
-                }
-                Ok(tool)
-            })
+            .values()
+            .map(|json| serde_json::from_str(json))
             .collect()
     }
 
+    /// One tool as `tools/list` serves it, read from its JSON.
+    pub fn tool(&self, name: &str) -> Option<Result<Tool, serde_json::Error>> {
+        self.listed.get(name).map(|json| serde_json::from_str(json))
+    }
+
     /// The `tools/list` result (`{"tools":[…]}`) as JSON, exactly as rmcp encodes it for a
-    /// peer before protocol 2026-07-28 (no `resultType`).
-    pub fn list_result(&self) -> Result<&str, serde_json::Error> {
-        if let Some(json) = self.list_result.get() {
-            return Ok(json);
+    /// peer before protocol 2026-07-28 (no `resultType`, no cursor): the listed tools' JSON
+    /// joined, without reading any of it.
+    pub fn list_result(&self) -> String {
+        let len = self.listed.values().map(|t| t.len() + 1).sum::<usize>();
+        let mut json = String::with_capacity(len + r#"{"tools":[]}"#.len());
+        json.push_str(r#"{"tools":["#);
+        for (i, tool) in self.listed.values().enumerate() {
+            if i > 0 {
+                json.push(',');
+            }
+            json.push_str(tool);
         }
-        let mut result = ServerResult::ListToolsResult(ListToolsResult {
-            tools: self.tools()?,
-            ..Default::default()
-        });
-        result.strip_result_type_for_legacy_peer();
-        let json = serde_json::to_string(&result)?.into_boxed_str();
-        Ok(self.list_result.get_or_init(|| json))
+        json.push_str("]}");
+        json
     }
 
     pub fn get(&self, name: &str) -> Option<&ToolSpec> {
@@ -391,10 +389,8 @@ impl crate::transport::http::DirectCalls for CapsuleMcp {
         self.registry.get(tool).is_some()
     }
 
-    fn tool_list(&self) -> Result<&str, McpError> {
-        self.registry.list_result().map_err(|e| {
-            McpError::internal_error(format!("cannot encode the tool catalogue: {e}"), None)
-        })
+    fn tool_list(&self) -> String {
+        self.registry.list_result()
     }
 
     fn initialize(
@@ -407,7 +403,7 @@ impl crate::transport::http::DirectCalls for CapsuleMcp {
     fn asks(&self, tool: &str) -> bool {
         self.registry
             .get(tool)
-            .is_some_and(|s| s.kind == crate::tools::Kind::Delete)
+            .is_some_and(|s| s.kind() == crate::tools::Kind::Delete)
     }
 
     fn call(
@@ -464,9 +460,16 @@ impl ServerHandler for CapsuleMcp {
         })
     }
 
-    /// The tool without its output schema: rmcp reads the input schema only.
+    /// The tool as listed: rmcp reads its input schema when a 2026 client sends `Mcp-Param-*`
+    /// headers with a call.
     fn get_tool(&self, name: &str) -> Option<Tool> {
-        self.registry.get(name).map(|s| s.tool.clone())
+        match self.registry.tool(name)? {
+            Ok(tool) => Some(tool),
+            Err(e) => {
+                tracing::error!(tool = name, error = %e, "the listed tool does not read");
+                None
+            }
+        }
     }
 
     async fn call_tool(

@@ -328,7 +328,7 @@ mod tests {
             .unwrap();
         for hidden in ["fetch_all", "include_remote_data", "tag", "max_records"] {
             assert!(
-                !list.tool.input_schema["properties"]
+                !list.tool().input_schema["properties"]
                     .as_object()
                     .unwrap()
                     .contains_key(hidden)
@@ -395,5 +395,41 @@ mod tests {
             })
             .is_err()
         );
+    }
+
+    /// The list the HTTP front end answers with is the listed tools' JSON joined: it must be
+    /// the bytes rmcp would send for the same tools, read back and encoded again, in every
+    /// selection (the read-only proxy is rewritten, updates refer to their create tool).
+    #[test]
+    fn the_joined_tool_list_is_what_rmcp_encodes() {
+        use rmcp::model::{ListToolsResult, ServerResult};
+        for sel in [
+            Selection::default(),
+            Selection {
+                read_only: true,
+                ..Default::default()
+            },
+            Selection {
+                tools: Some(vec!["crm_update_contact".into()]),
+                ..Default::default()
+            },
+        ] {
+            let reg = Registry::build(&sel).unwrap();
+            let mut result = ServerResult::ListToolsResult(ListToolsResult {
+                tools: reg.tools().unwrap(),
+                ..Default::default()
+            });
+            result.strip_result_type_for_legacy_peer();
+            assert_eq!(reg.list_result(), serde_json::to_string(&result).unwrap());
+            for tool in reg.tools().unwrap() {
+                assert_eq!(reg.tool(&tool.name).unwrap().unwrap(), tool);
+            }
+        }
+        let empty = Registry::build(&Selection {
+            tools: Some(Vec::new()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(empty.list_result(), r#"{"tools":[]}"#);
     }
 }

@@ -96,40 +96,59 @@ impl Kind {
 /// One tool: what `tools/list` shows and what runs on `tools/call`.
 #[derive(Clone)]
 pub struct ToolSpec {
-    pub tool: Tool,
-    pub toolset: &'static str,
-    pub kind: Kind,
+    meta: Meta,
     /// `null` for an optional argument clears the field (every `Kind::Update` tool), instead of
     /// meaning "left out".
     pub nulls_clear: bool,
     /// The whole input schema, closed to unknown names: what arguments are checked against.
-    /// `tool.input_schema` is what clients see, cut to what a model needs (see
-    /// [`schema::advertise`]).
+    /// What clients see is derived from it when [`ToolSpec::tool`] is asked, cut to what a
+    /// model needs (see [`schema::advertise`]); the registry keeps that as JSON.
     checked: Arc<JsonObject>,
-    /// The output schema `tools/list` shows, as compact JSON; `tool.output_schema` is `None`.
-    /// Kept as text because it is read only when listing: as `serde_json` trees the output
-    /// schemas took several times their JSON, all at once while the registry was built, on
-    /// the main thread's heap, which mimalloc does not give back (issue 14: the idle heap is
-    /// 0.8 MB smaller this way).
-    output: Box<str>,
+    /// Generates the output schema `tools/list` shows. Nothing of it is kept: the registry
+    /// asks once and keeps the listed tool as JSON (issue 14: as `serde_json` trees the output
+    /// schemas took several times their JSON, on the main thread's heap, which mimalloc does
+    /// not give back).
+    output: fn() -> JsonObject,
     /// Accepted arguments clients are not shown (see [`ToolSpec::hide`]).
-    hidden: Vec<String>,
+    hidden: Vec<&'static str>,
     handler: Handler,
     parse: Parse,
 }
 
 impl ToolSpec {
-    pub fn name(&self) -> &str {
-        &self.tool.name
+    pub fn name(&self) -> &'static str {
+        self.meta.name
+    }
+
+    pub fn toolset(&self) -> &'static str {
+        self.meta.toolset
+    }
+
+    pub fn kind(&self) -> Kind {
+        self.meta.kind
+    }
+
+    pub fn description(&self) -> &'static str {
+        self.meta.description
+    }
+
+    /// The tool as clients see it, without its output schema: the input schema is derived from
+    /// the checked one on every call (the registry asks once, at start-up).
+    pub fn tool(&self) -> Tool {
+        let mut shown = schema::advertise(&self.checked);
+        schema::remove_properties(&mut shown, &[], &self.hidden);
+        Tool::new(self.meta.name, self.meta.description, Arc::new(shown))
+            .with_title(self.meta.title)
+            .with_annotations(self.meta.kind.annotations(self.meta.title))
     }
 
     pub fn is_read_only(&self) -> bool {
-        self.kind == Kind::Read
+        self.meta.kind == Kind::Read
     }
 
-    /// The output schema (read from its JSON).
-    pub fn output_schema(&self) -> Result<JsonObject, serde_json::Error> {
-        serde_json::from_str(&self.output)
+    /// The output schema, generated from the result type.
+    pub fn output_schema(&self) -> JsonObject {
+        (self.output)()
     }
 
     /// Checks the arguments against the input schema, then runs the handler.
@@ -160,9 +179,9 @@ impl ToolSpec {
     /// Keeps arguments out of what clients see while still accepting them: compatible spellings
     /// (`fetch_all`, which `max_records` implies) and what a model rarely needs and can reach
     /// another way (`include_remote_data` on lists: a get or `capsule_api_request` gives it).
-    pub fn hide(mut self, names: &[&str]) -> Self {
-        self.hidden.extend(names.iter().map(|n| (*n).to_owned()));
-        self.advertise()
+    pub fn hide(mut self, names: &[&'static str]) -> Self {
+        self.hidden.extend_from_slice(names);
+        self
     }
 
     /// The whole input schema arguments are checked against.
@@ -174,15 +193,6 @@ impl ToolSpec {
         let mut checked = self.checked.as_ref().clone();
         edit(&mut checked);
         self.checked = Arc::new(checked);
-        self.advertise()
-    }
-
-    /// Derives what clients see from the checked schema, so the two never drift.
-    fn advertise(mut self) -> Self {
-        let hidden: Vec<&str> = self.hidden.iter().map(String::as_str).collect();
-        let mut shown = schema::advertise(&self.checked);
-        schema::remove_properties(&mut shown, &[], &hidden);
-        self.tool.input_schema = Arc::new(shown);
         self
     }
 
@@ -218,6 +228,7 @@ impl CallCx {
 }
 
 /// The static description of a tool.
+#[derive(Clone, Copy)]
 pub struct Meta {
     pub name: &'static str,
     pub title: &'static str,
@@ -235,24 +246,11 @@ where
     Fut: Future<Output = Result<O, ToolError>> + Send + 'static,
 {
     let checked = schema::input_schema::<A>();
-    // Encoded at once, so each tool's schema trees are freed before the next tool's are built.
-    let output = Value::Object(schema::output_schema::<O>())
-        .to_string()
-        .into_boxed_str();
-    let tool = Tool::new(
-        meta.name,
-        meta.description,
-        Arc::new(schema::advertise(&checked)),
-    )
-    .with_title(meta.title)
-    .with_annotations(meta.kind.annotations(meta.title));
     let handler = Arc::new(handler);
     ToolSpec {
-        tool,
-        toolset: meta.toolset,
-        kind: meta.kind,
+        meta,
         checked: Arc::new(checked),
-        output,
+        output: schema::output_schema::<O>,
         hidden: Vec::new(),
         parse: Arc::new(|args| parse_arguments::<A>(args).map(|_| ())),
         // Updates: fields left out keep their value, null clears one.
@@ -344,7 +342,7 @@ pub fn all_tools() -> Vec<ToolSpec> {
     tools.extend(projects::tools());
     tools.extend(tasks::tools());
     tools.extend(search::tools());
-    tools.sort_by(|a, b| a.tool.name.cmp(&b.tool.name));
+    tools.sort_by(|a, b| a.name().cmp(b.name()));
     tools.into_iter().map(shown).collect()
 }
 
@@ -356,11 +354,11 @@ pub fn all_tools() -> Vec<ToolSpec> {
 /// and writes do not show `remote_data` (raw Capsule fields go through `capsule_api_request`).
 /// All of them are still accepted.
 fn shown(spec: ToolSpec) -> ToolSpec {
-    let name = spec.name().to_owned();
+    let name = spec.name();
     let spec = spec.hide(&["include_remote_data", "fetch_all"]);
-    if list::REFERENCE_LISTS.contains(&name.as_str()) {
+    if list::REFERENCE_LISTS.contains(&name) {
         spec.hide(&["limit", "cursor", "max_records"])
-    } else if matches!(spec.kind, Kind::Create | Kind::Update) {
+    } else if matches!(spec.kind(), Kind::Create | Kind::Update) {
         spec.hide(&["remote_data"])
     } else if name.contains("_list_") {
         // `tags` takes one or several; `max_records` is in the instructions.
@@ -372,7 +370,7 @@ fn shown(spec: ToolSpec) -> ToolSpec {
 
 /// The toolsets the given tools belong to, for `--toolsets`.
 pub fn toolsets(tools: &[ToolSpec]) -> Vec<&'static str> {
-    let mut sets: Vec<&'static str> = tools.iter().map(|t| t.toolset).collect();
+    let mut sets: Vec<&'static str> = tools.iter().map(ToolSpec::toolset).collect();
     sets.sort_unstable();
     sets.dedup();
     sets

@@ -50,7 +50,7 @@ pub trait DirectCalls: Send + Sync + 'static {
     fn asks(&self, tool: &str) -> bool;
 
     /// The `tools/list` result as JSON (the same for every client and session).
-    fn tool_list(&self) -> Result<&str, McpError>;
+    fn tool_list(&self) -> String;
 
     /// The `initialize` result for a client that sent `params`, as the server's handler
     /// negotiates it; `Err` when it cannot agree to the version (rmcp then answers).
@@ -138,11 +138,9 @@ fn pre_2026_version(headers: &HeaderMap) -> bool {
 /// Answers a `tools/list` as rmcp's JSON mode does, from the catalogue encoded once: rmcp
 /// would read every output schema into `serde_json` trees and encode them all again.
 pub(super) fn answer_list(direct: &dyn DirectCalls, id: RequestId) -> Response {
-    let body = match direct.tool_list() {
-        Ok(result) => serde_json::to_string(&id)
-            .map(|id| format!(r#"{{"jsonrpc":"2.0","id":{id},"result":{result}}}"#)),
-        Err(error) => serde_json::to_string(&ServerJsonRpcMessage::error(error, Some(id))),
-    };
+    let result = direct.tool_list();
+    let body = serde_json::to_string(&id)
+        .map(|id| format!(r#"{{"jsonrpc":"2.0","id":{id},"result":{result}}}"#));
     json_body(body.map(String::into_bytes))
 }
 
@@ -208,8 +206,8 @@ mod tests {
         fn asks(&self, _: &str) -> bool {
             false
         }
-        fn tool_list(&self) -> Result<&str, McpError> {
-            Ok(r#"{"tools":[]}"#)
+        fn tool_list(&self) -> String {
+            r#"{"tools":[]}"#.into()
         }
         fn initialize(&self, _: &InitializeRequestParams) -> Result<InitializeResult, McpError> {
             Err(McpError::internal_error("not here", None))

@@ -711,8 +711,8 @@ impl DirectCalls for Marked {
         false
     }
 
-    fn tool_list(&self) -> Result<&str, rmcp::ErrorData> {
-        Ok(r#"{"tools":[{"name":"direct-list","inputSchema":{"type":"object"}}]}"#)
+    fn tool_list(&self) -> String {
+        r#"{"tools":[{"name":"direct-list","inputSchema":{"type":"object"}}]}"#.into()
     }
 
     fn initialize(
