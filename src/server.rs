@@ -140,17 +140,8 @@ impl Registry {
     /// peer before protocol 2026-07-28 (no `resultType`, no cursor): the listed tools' JSON
     /// joined, without reading any of it.
     pub fn list_result(&self) -> String {
-        let len = self.listed.values().map(|t| t.len() + 1).sum::<usize>();
-        let mut json = String::with_capacity(len + r#"{"tools":[]}"#.len());
-        json.push_str(r#"{"tools":["#);
-        for (i, tool) in self.listed.values().enumerate() {
-            if i > 0 {
-                json.push(',');
-            }
-            json.push_str(tool);
-        }
-        json.push_str("]}");
-        json
+        let tools: Vec<&str> = self.listed.values().map(|t| &**t).collect();
+        format!(r#"{{"tools":[{}]}}"#, tools.join(","))
     }
 
     pub fn get(&self, name: &str) -> Option<&ToolSpec> {
