@@ -17,6 +17,13 @@ generic is named and not all),
 the hash of legacy names (the precompiled standard library), and LTO's `.llvm.N` suffixes.
 A function the list misses still links, in `.text` as before.
 
+The list is in the order the code first runs, phase by phase (callgrind dumps between them):
+start-up, `initialize`, `tools/list`, then one call of each tool in turn, then the same calls
+from four clients at once, then shut-down. Code that runs together so sits together: a server
+that only ever answers `crm_get_contact` keeps start-up and that call's code resident, not the
+code of tools it never runs, which the kernel's fault-around would otherwise map along with its
+neighbours. Within a phase, functions are in name order.
+
     cargo build --release && cp target/release/capsule-mcp /tmp/release
     cargo bench --bench http --no-run && python3 link/hot-text.py /tmp/release target/release/capsule-mcp
 
@@ -27,7 +34,7 @@ slow paths run (a pool that grows, a timer reset, an allocator refill) varies fr
 with the threads' timing, and a function that ran once under load will run again. `--fresh`
 starts from nothing.
 
-Needs valgrind and nm. `cargo bench --bench http` shows the effect (peak RSS).
+Needs valgrind (with callgrind_control) and nm. `cargo bench --bench http` shows the effect (peak RSS).
 """
 
 import fnmatch
@@ -96,21 +103,45 @@ class Client:
             sys.exit(f"{name} {arguments}: a tool error: {data[:300]!r}")
 
 
-def workload(host, port, sessions, contact, account):
-    def one_client(rounds):
+# The calls of the workload, in the order one client first makes them (one phase each).
+CALLS = [
+    ("crm_get_contact", lambda contact, account: {"id": contact}),
+    ("crm_list_contacts", lambda contact, account: {"limit": 5}),
+    ("crm_get_account", lambda contact, account: {"id": account}),
+    ("crm_list_opportunities", lambda contact, account: {"limit": 5}),
+    ("crm_list_tasks", lambda contact, account: {"limit": 5}),
+    ("crm_search", lambda contact, account: {"query": "a", "limit": 5}),
+]
+# Every phase, in order; a function's rank is the first phase it ran in, in any run.
+PHASES = ["start", "initialize", "tools/list", *(name for name, _ in CALLS), "load", "stop"]
+
+
+def workload(host, port, sessions, contact, account, dump):
+    """One client walks the phases, `dump(phase)` after each; then four clients at once."""
+
+    def open_client():
         c = Client(host, port)
         if sessions:
             c.post("initialize", {"protocolVersion": VERSION, "capabilities": {},
                                   "clientInfo": {"name": "hot-text", "version": "1"}})
             c.post("notifications/initialized", notify=True)
+        return c
+
+    first = open_client()
+    if sessions:
+        dump("initialize")
+    first.post("tools/list", {})
+    dump("tools/list")
+    for name, arguments in CALLS:
+        first.call(name, arguments(contact, account))
+        dump(name)
+
+    def one_client(rounds):
+        c = open_client()
         c.post("tools/list", {})
         for _ in range(rounds):
-            c.call("crm_get_contact", {"id": contact})
-            c.call("crm_list_contacts", {"limit": 5})
-            c.call("crm_get_account", {"id": account})
-            c.call("crm_list_opportunities", {"limit": 5})
-            c.call("crm_list_tasks", {"limit": 5})
-            c.call("crm_search", {"query": "a", "limit": 5})
+            for name, arguments in CALLS:
+                c.call(name, arguments(contact, account))
 
     # `sys.exit` in a thread ends only that thread: failures are carried back and end the run,
     # so a list is never written from a workload that went wrong.
@@ -129,9 +160,11 @@ def workload(host, port, sessions, contact, account):
         t.join()
     if failures:
         sys.exit(f"the workload failed: {failures[0]}")
+    dump("load")
 
 
 def profile(binary, api, mode, out, contact, account):
+    """The functions that ran in each phase: {phase: set of names}."""
     args = ["valgrind", "--tool=callgrind", "--demangle=no", f"--callgrind-out-file={out}",
             binary, "http", "--listen", "127.0.0.1:0"]
     if mode == "stateless":
@@ -143,21 +176,40 @@ def profile(binary, api, mode, out, contact, account):
     url = wait_for(server.stdout, "capsule-mcp listening on http://", f"the {mode} server")
     drain(server.stdout)
     host, port = url.split("/")[0].rsplit(":", 1)
-    workload(host, int(port), mode == "sessions", contact, account)
+    # callgrind writes `out.1`, `out.2`, ... at each dump (the costs since the one before), and
+    # `out` at exit.
+    dumps = []
+
+    def dump(phase):
+        subprocess.run(["callgrind_control", "--dump", str(server.pid)], check=True,
+                       capture_output=True)
+        dumps.append(phase)
+
+    dump("start")
+    workload(host, int(port), mode == "sessions", contact, account, dump)
     server.send_signal(signal.SIGINT)
     if server.wait(timeout=120) != 0:
         sys.exit(f"the {mode} server exited with {server.returncode}")
+    files = [f"{out}.{n}" for n in range(1, len(dumps) + 1)] + [out]
+    return dict(zip(dumps + ["stop"], functions_run(files)))
 
 
 def functions_run(outputs):
-    names = set()
+    """The functions with a cost in each of one run's callgrind files, in their order. Names are
+    compressed across the run's files: `fn=(12) name` the first time, `fn=(12)` after."""
+    names, phases = {}, []
     for out in outputs:
+        ran = set()
         with open(out, errors="replace") as f:
             for line in f:
-                m = re.match(r"c?fn=\(\d+\) (\S+)$", line.rstrip("\n"))
+                m = re.match(r"c?fn=\((\d+)\)(?: (\S+))?$", line.rstrip("\n"))
                 if m:
-                    names.add(m.group(1))
-    return names
+                    if m.group(2):
+                        names[m.group(1)] = m.group(2)
+                    if m.group(1) in names:
+                        ran.add(names[m.group(1)])
+        phases.append(ran)
+    return phases
 
 
 def text_symbols(binary):
@@ -362,7 +414,8 @@ def previous_patterns():
 
 
 def run_once(binary):
-    """The functions of `binary` that ran in both HTTP modes."""
+    """The functions of `binary` that ran, each with the first phase it ran in (its rank), over
+    both HTTP modes."""
     known = text_symbols(binary)
     sandbox = subprocess.Popen([binary, "sandbox", "--listen", "127.0.0.1:0"],
                                env={"PATH": os.environ.get("PATH", ""), "RUST_LOG": "warn"},
@@ -381,13 +434,14 @@ def run_once(binary):
         parties = json.loads(c.getresponse().read())["parties"]
         contact = next(str(p["id"]) for p in parties if p["type"] == "person")
         account = next(str(p["id"]) for p in parties if p["type"] == "organisation")
+        rank = {}
         with tempfile.TemporaryDirectory() as tmp:
-            outs = []
             for mode in ["stateless", "sessions"]:
                 out = os.path.join(tmp, f"callgrind.{mode}")
-                profile(binary, api, mode, out, contact, account)
-                outs.append(out)
-            return functions_run(outs) & known
+                for phase, ran in profile(binary, api, mode, out, contact, account).items():
+                    for name in ran & known:
+                        rank[name] = min(rank.get(name, len(PHASES)), PHASES.index(phase))
+        return rank
     finally:
         sandbox.kill()
 
@@ -398,36 +452,43 @@ def main():
     args = sys.argv[1:]
     fresh = "--fresh" in args
     binaries = [a for a in args if a != "--fresh"] or [str(ROOT / "target/release/capsule-mcp")]
-    ran, symbols = set(), set()
+    rank, symbols = {}, set()
     for binary in binaries:
-        ran |= run_once(binary)
+        for name, r in run_once(binary).items():
+            rank[name] = min(rank.get(name, len(PHASES)), r)
         symbols |= text_symbols(binary)
-    patterns, unparsed = [], 0
-    for name in sorted(ran):
+    # (pattern, phase) in order: by the first phase a function ran in, then by name.
+    patterns, seen, unparsed = [], set(), 0
+    for name in sorted(rank, key=lambda n: (rank[n], n)):
         p = pattern(name)
         if p is None or not fnmatch.fnmatchcase(name, p):
             unparsed += 1
-        elif p not in patterns:
-            patterns.append(p)
+        elif p not in seen:
+            patterns.append((p, PHASES[rank[name]]))
+            seen.add(p)
     kept = 0
     if not fresh:
-        new = set(patterns)
         for p in previous_patterns():
-            if p in new:
+            if p in seen:
                 continue
             matches = re.compile(fnmatch.translate(p)).match
             if any(matches(name) for name in symbols):
-                patterns.append(p)
-                new.add(p)
+                patterns.append((p, "kept from the previous list"))
+                seen.add(p)
                 kept += 1
     with open(OUT, "w") as f:
         f.write("/* Generated by link/hot-text.py: the functions the HTTP server runs to start\n"
-                "   and answer calls, placed together before .text (see that script). */\n")
+                "   and answer calls, placed together before .text in the order they first run\n"
+                "   (see that script). */\n")
         f.write("SECTIONS\n{\n  .text.hot :\n  {\n")
-        for p in patterns:
+        phase = None
+        for p, at in patterns:
+            if at != phase:
+                f.write(f"    /* {at} */\n")
+                phase = at
             f.write(f"    *(.text.{p} .text.unlikely.{p})\n")
         f.write("  }\n}\nINSERT BEFORE .text;\n")
-    print(f"{len(ran)} functions ran ({unparsed} names not understood, left out); "
+    print(f"{len(rank)} functions ran ({unparsed} names not understood, left out); "
           f"{len(patterns)} patterns written to {OUT.relative_to(ROOT)}, {kept} of them kept "
           "from the previous list")
 
