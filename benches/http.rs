@@ -6,8 +6,11 @@
 //! Every process is a child of this one: the sandbox Capsule (`capsule-mcp sandbox`, its rate
 //! limit raised so nothing is throttled), each server under test, and the raw proxy (this
 //! bench binary re-run with `--baseline-proxy`), so each one's peak RSS (`VmHWM`) is its own.
+//! The servers run in interleaved rounds (the raw proxy, stateless, sessions; again), each run
+//! a fresh process: on a shared machine whose speed drifts, a server is compared with the proxy
+//! of its own round, and the ratios are the median over the rounds.
 //! Knobs: `HTTP_BENCH_CLIENTS` (50), `HTTP_BENCH_WARMUP` (2 s), `HTTP_BENCH_SECS` (6 s),
-//! `HTTP_BENCH_ONLY` (e.g. `baseline,stateless`; also `sessions`, `s1`, `p1`, `p2`), `HTTP_BENCH_BIN`
+//! `HTTP_BENCH_ROUNDS` (3), `HTTP_BENCH_ONLY` (e.g. `baseline,stateless`; also `sessions`, `s1`, `p1`, `p2`), `HTTP_BENCH_BIN`
 //! (another server binary, to compare builds; the sandbox stays the built one).
 //! Every answer is checked to be a successful tool result; any error makes the run fail.
 //! Also: S1, the memory a session held open costs (idle, and with its GET stream); P1, the
@@ -702,6 +705,7 @@ async fn run() -> ExitCode {
     let clients = env_num("HTTP_BENCH_CLIENTS", 50) as usize;
     let warmup = Duration::from_secs(env_num("HTTP_BENCH_WARMUP", 2));
     let secs = Duration::from_secs(env_num("HTTP_BENCH_SECS", 6).max(1));
+    let rounds = env_num("HTTP_BENCH_ROUNDS", 3).max(1) as usize;
 
     let mut sandbox_cmd = Command::new(BUILT);
     sandbox_cmd
@@ -739,7 +743,8 @@ async fn run() -> ExitCode {
 
     println!(
         "== HTTP: tools/call crm_get_contact {{\"id\": {contact}}}, {clients} keep-alive clients, \
-         {} s warm-up + {} s measured, each server a fresh child process",
+         {} s warm-up + {} s measured, {rounds} interleaved rounds, each server a fresh child \
+         process each round",
         warmup.as_secs(),
         secs.as_secs()
     );
@@ -749,94 +754,119 @@ async fn run() -> ExitCode {
         only.as_deref()
             .is_none_or(|o| o.split(',').any(|w| w == what))
     };
-    let mut figures = Vec::new();
-
-    if wanted("baseline") {
-        let mut baseline_cmd = Command::new(std::env::current_exe().unwrap());
-        baseline_cmd.args(["--baseline-proxy", &api]);
-        let baseline = spawn_listening(baseline_cmd, "baseline listening on ", false).await;
-        figures.push(
-            drive(
-                BASELINE,
-                &baseline,
-                sandbox_pid,
-                Mode::Baseline,
-                &contact,
-                clients,
-                warmup,
-                secs,
-            )
-            .await,
-        );
-    }
-
-    for (key, name, mode, args) in [
-        (
-            "stateless",
-            "capsule-mcp stateless",
-            Mode::Stateless,
-            &["http", "--listen", "127.0.0.1:0", "--stateless"][..],
-        ),
-        (
-            "sessions",
-            "capsule-mcp sessions",
-            Mode::Sessions,
-            &["http", "--listen", "127.0.0.1:0"][..],
-        ),
-    ] {
-        if !wanted(key) {
-            continue;
+    // figures[round] = that round's servers, the proxy first when it ran.
+    let mut figures: Vec<Vec<Figures>> = Vec::new();
+    for _ in 0..rounds {
+        let mut round = Vec::new();
+        if wanted("baseline") {
+            let mut baseline_cmd = Command::new(std::env::current_exe().unwrap());
+            baseline_cmd.args(["--baseline-proxy", &api]);
+            let baseline = spawn_listening(baseline_cmd, "baseline listening on ", false).await;
+            round.push(
+                drive(
+                    BASELINE,
+                    &baseline,
+                    sandbox_pid,
+                    Mode::Baseline,
+                    &contact,
+                    clients,
+                    warmup,
+                    secs,
+                )
+                .await,
+            );
         }
-        let served = spawn_listening(
-            server_command(&api, args),
-            "capsule-mcp listening on ",
-            true,
-        )
-        .await;
-        eprintln!("{name}: pid {}", served.child.id().unwrap_or(0));
-        figures.push(
-            drive(
-                name,
-                &served,
-                sandbox_pid,
-                mode,
-                &contact,
-                clients,
-                warmup,
-                secs,
+        for (key, name, mode, args) in [
+            (
+                "stateless",
+                "capsule-mcp stateless",
+                Mode::Stateless,
+                &["http", "--listen", "127.0.0.1:0", "--stateless"][..],
+            ),
+            (
+                "sessions",
+                "capsule-mcp sessions",
+                Mode::Sessions,
+                &["http", "--listen", "127.0.0.1:0"][..],
+            ),
+        ] {
+            if !wanted(key) {
+                continue;
+            }
+            let served = spawn_listening(
+                server_command(&api, args),
+                "capsule-mcp listening on ",
+                true,
             )
-            .await,
-        );
+            .await;
+            eprintln!("{name}: pid {}", served.child.id().unwrap_or(0));
+            round.push(
+                drive(
+                    name,
+                    &served,
+                    sandbox_pid,
+                    mode,
+                    &contact,
+                    clients,
+                    warmup,
+                    secs,
+                )
+                .await,
+            );
+        }
+        figures.push(round);
     }
 
     println!(
-        "{:<24}{:>10}{:>10}{:>10}{:>14}{:>8}{:>18}",
-        "", "calls/s", "p50 ms", "p99 ms", "peak RSS MB", "errors", "CPU µs/call srv/sb"
+        "{:<8}{:<24}{:>10}{:>10}{:>10}{:>14}{:>8}{:>18}",
+        "round", "", "calls/s", "p50 ms", "p99 ms", "peak RSS MB", "errors", "CPU µs/call srv/sb"
     );
-    for f in &figures {
-        println!(
-            "{:<24}{:>10.0}{:>10.2}{:>10.2}{:>14.1}{:>8}{:>12.0} /{:>4.0}",
-            f.name,
-            f.calls_per_s,
-            f.p50_ms,
-            f.p99_ms,
-            f.rss_mb,
-            f.errors,
-            f.server_cpu_us,
-            f.sandbox_cpu_us
-        );
+    for (i, round) in figures.iter().enumerate() {
+        for f in round {
+            println!(
+                "{:<8}{:<24}{:>10.0}{:>10.2}{:>10.2}{:>14.1}{:>8}{:>12.0} /{:>4.0}",
+                i + 1,
+                f.name,
+                f.calls_per_s,
+                f.p50_ms,
+                f.p99_ms,
+                f.rss_mb,
+                f.errors,
+                f.server_cpu_us,
+                f.sandbox_cpu_us
+            );
+        }
     }
     let mut missed = 0;
-    let compared = figures
-        .split_first()
-        .filter(|(base, servers)| base.name == BASELINE && !servers.is_empty());
-    if compared.is_some() {
-        println!("== against the raw proxy (target in brackets)");
+    // Each server against the proxy of its own round: (name, [calls/s, p50, p99, RSS] ratios).
+    let mut ratios: Vec<(&'static str, Vec<[f64; 4]>)> = Vec::new();
+    for round in &figures {
+        let Some((base, servers)) = round
+            .split_first()
+            .filter(|(base, _)| base.name == BASELINE)
+        else {
+            continue;
+        };
+        for f in servers {
+            let r = [
+                f.calls_per_s / base.calls_per_s,
+                f.p50_ms / base.p50_ms,
+                f.p99_ms / base.p99_ms,
+                f.rss_mb / base.rss_mb,
+            ];
+            match ratios.iter_mut().find(|(name, _)| *name == f.name) {
+                Some((_, list)) => list.push(r),
+                None => ratios.push((f.name, vec![r])),
+            }
+        }
     }
-    for (base, f) in compared
-        .into_iter()
-        .flat_map(|(base, servers)| servers.iter().map(move |f| (base, f)))
-    {
+    if !ratios.is_empty() {
+        println!(
+            "== against the raw proxy of the same round: median of {rounds} (range), target in \
+             brackets"
+        );
+    }
+    for (name, list) in &ratios {
         let mut mark = |ok: bool| {
             if ok {
                 "ok"
@@ -845,19 +875,24 @@ async fn run() -> ExitCode {
                 "MISS"
             }
         };
-        let tput = f.calls_per_s / base.calls_per_s;
-        let p50 = f.p50_ms / base.p50_ms;
-        let p99 = f.p99_ms / base.p99_ms;
-        let rss = f.rss_mb / base.rss_mb;
-        let line = format!(
-            "{:<24}calls/s {tput:.2}x (>= 0.85) {}  p50 {p50:.2}x (<= 1.2) {}  p99 {p99:.2}x (<= 1.3) {}  RSS {rss:.2}x (<= 1.5) {}",
-            f.name,
+        let stat = |k: usize| {
+            let mut v: Vec<f64> = list.iter().map(|r| r[k]).collect();
+            v.sort_by(f64::total_cmp);
+            let (lo, hi) = (v[0], v[v.len() - 1]);
+            (v[v.len() / 2], format!("{lo:.2}-{hi:.2}"))
+        };
+        let (tput, tput_r) = stat(0);
+        let (p50, p50_r) = stat(1);
+        let (p99, p99_r) = stat(2);
+        let (rss, rss_r) = stat(3);
+        println!(
+            "{name:<24}calls/s {tput:.2}x ({tput_r}) (>= 0.85) {}  p50 {p50:.2}x ({p50_r}) (<= 1.2) {}  \
+             p99 {p99:.2}x ({p99_r}) (<= 1.3) {}  RSS {rss:.2}x ({rss_r}) (<= 1.5) {}",
             mark(tput >= 0.85),
             mark(p50 <= 1.2),
             mark(p99 <= 1.3),
             mark(rss <= 1.5),
         );
-        println!("{line}");
     }
 
     if wanted("s1") {
@@ -888,7 +923,7 @@ async fn run() -> ExitCode {
     }
     drop(sandbox);
 
-    let errors: u64 = figures.iter().map(|f| f.errors).sum();
+    let errors: u64 = figures.iter().flatten().map(|f| f.errors).sum();
     if errors > 0 {
         eprintln!("!! FAILED: {errors} calls did not return a successful tool result (see above)");
         return ExitCode::from(1);
