@@ -10,8 +10,9 @@
 //! a fresh process: on a shared machine whose speed drifts, a server is compared with the proxy
 //! of its own round, and the ratios are the median over the rounds.
 //! Knobs: `HTTP_BENCH_CLIENTS` (50), `HTTP_BENCH_WARMUP` (2 s), `HTTP_BENCH_SECS` (6 s),
-//! `HTTP_BENCH_ROUNDS` (3), `HTTP_BENCH_ONLY` (e.g. `baseline,stateless`; also `sessions`, `s1`, `p1`, `p2`), `HTTP_BENCH_BIN`
-//! (another server binary, to compare builds; the sandbox stays the built one).
+//! `HTTP_BENCH_ROUNDS` (3), `HTTP_BENCH_ONLY` (e.g. `baseline,stateless`; also `sessions`, `s1`,
+//! `p1`, `p2`), `HTTP_BENCH_BIN` (another server binary, to compare builds; the sandbox stays
+//! the built one).
 //! Every answer is checked to be a successful tool result; any error makes the run fail.
 //! Also: S1, the memory a session held open costs (idle, and with its GET stream); P1, the
 //! latency a call adds over stdio against a direct GET (median); and P2, the cold start to
@@ -754,52 +755,46 @@ async fn run() -> ExitCode {
         only.as_deref()
             .is_none_or(|o| o.split(',').any(|w| w == what))
     };
-    // figures[round] = that round's servers, the proxy first when it ran.
+    // What each round runs, in order: (key, name, mode, how to start it). The proxy comes first,
+    // so each server is compared with the proxy of its own round.
+    let proxy_args = ["--baseline-proxy", api.as_str()];
+    let runs = [
+        ("baseline", BASELINE, Mode::Baseline, &proxy_args[..]),
+        (
+            "stateless",
+            "capsule-mcp stateless",
+            Mode::Stateless,
+            &["http", "--listen", "127.0.0.1:0", "--stateless"][..],
+        ),
+        (
+            "sessions",
+            "capsule-mcp sessions",
+            Mode::Sessions,
+            &["http", "--listen", "127.0.0.1:0"][..],
+        ),
+    ];
+    // figures[round] = that round's runs, the proxy first when it ran.
     let mut figures: Vec<Vec<Figures>> = Vec::new();
     for _ in 0..rounds {
         let mut round = Vec::new();
-        if wanted("baseline") {
-            let mut baseline_cmd = Command::new(std::env::current_exe().unwrap());
-            baseline_cmd.args(["--baseline-proxy", &api]);
-            let baseline = spawn_listening(baseline_cmd, "baseline listening on ", false).await;
-            round.push(
-                drive(
-                    BASELINE,
-                    &baseline,
-                    sandbox_pid,
-                    Mode::Baseline,
-                    &contact,
-                    clients,
-                    warmup,
-                    secs,
-                )
-                .await,
-            );
-        }
-        for (key, name, mode, args) in [
-            (
-                "stateless",
-                "capsule-mcp stateless",
-                Mode::Stateless,
-                &["http", "--listen", "127.0.0.1:0", "--stateless"][..],
-            ),
-            (
-                "sessions",
-                "capsule-mcp sessions",
-                Mode::Sessions,
-                &["http", "--listen", "127.0.0.1:0"][..],
-            ),
-        ] {
+        for (key, name, mode, args) in runs {
             if !wanted(key) {
                 continue;
             }
-            let served = spawn_listening(
-                server_command(&api, args),
-                "capsule-mcp listening on ",
-                true,
-            )
-            .await;
-            eprintln!("{name}: pid {}", served.child.id().unwrap_or(0));
+            let served = if mode == Mode::Baseline {
+                let mut cmd = Command::new(std::env::current_exe().unwrap());
+                cmd.args(args);
+                spawn_listening(cmd, "baseline listening on ", false).await
+            } else {
+                let served = spawn_listening(
+                    server_command(&api, args),
+                    "capsule-mcp listening on ",
+                    true,
+                )
+                .await;
+                eprintln!("{name}: pid {}", served.child.id().unwrap_or(0));
+                served
+            };
             round.push(
                 drive(
                     name,

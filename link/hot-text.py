@@ -163,6 +163,11 @@ def workload(host, port, sessions, contact, account, dump):
     dump("load")
 
 
+def earliest(rank, name, phase_rank):
+    """Keeps in `rank` the earlier of the phases `name` is known to have first run in."""
+    rank[name] = min(rank.get(name, len(PHASES)), phase_rank)
+
+
 def profile(binary, api, mode, out, contact, account):
     """The functions that ran in each phase: {phase: set of names}."""
     args = ["valgrind", "--tool=callgrind", "--demangle=no", f"--callgrind-out-file={out}",
@@ -440,7 +445,7 @@ def run_once(binary):
                 out = os.path.join(tmp, f"callgrind.{mode}")
                 for phase, ran in profile(binary, api, mode, out, contact, account).items():
                     for name in ran & known:
-                        rank[name] = min(rank.get(name, len(PHASES)), PHASES.index(phase))
+                        earliest(rank, name, PHASES.index(phase))
         return rank
     finally:
         sandbox.kill()
@@ -455,7 +460,7 @@ def main():
     rank, symbols = {}, set()
     for binary in binaries:
         for name, r in run_once(binary).items():
-            rank[name] = min(rank.get(name, len(PHASES)), r)
+            earliest(rank, name, r)
         symbols |= text_symbols(binary)
     # (pattern, phase) in order: by the first phase a function ran in, then by name.
     patterns, seen, unparsed = [], set(), 0
